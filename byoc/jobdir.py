@@ -1,0 +1,96 @@
+"""A job folder laid out exactly as SageMaker lays out /opt/ml for a training job.
+
+The same folder serves three ways: as SAGEMAKER_BASE_DIR for `train` run as a process, as
+the /opt/ml mount of `docker run IMAGE train`, and as a record of what ran.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from container.hyperparameters import to_api
+from container.paths import Paths
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    channels: Mapping[str, Path]
+    hyperparameters: Mapping[str, Any]
+    content_type: str = "text/csv"
+    input_mode: str = "File"
+    hosts: int = 1
+    current_host: str = "algo-1"
+    instance_type: str = "local"
+
+
+def create(root: Path, spec: JobSpec) -> Paths:
+    """Write the three config files and copy each channel's data under root."""
+    paths = Paths(root)
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    hosts = [f"algo-{i}" for i in range(1, spec.hosts + 1)]
+    _write_json(paths.hyperparameters_file, to_api(spec.hyperparameters))
+    _write_json(paths.inputdataconfig_file, {
+        name: {
+            "ContentType": spec.content_type,
+            "TrainingInputMode": spec.input_mode,
+            "S3DistributionType": "FullyReplicated",
+            "RecordWrapperType": "None",
+        }
+        for name in spec.channels
+    })
+    _write_json(paths.resourceconfig_file, {
+        "current_host": spec.current_host,
+        "current_instance_type": spec.instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": hosts,
+        "instance_groups": [{
+            "instance_group_name": "homogeneousCluster",
+            "instance_type": spec.instance_type,
+            "hosts": hosts,
+        }],
+        "network_interface_name": "eth0",
+    })
+    for name, source in spec.channels.items():
+        target = paths.channel_dir(name)
+        if target.exists():
+            shutil.rmtree(target)
+        source = Path(source)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        elif source.is_file():
+            target.mkdir(parents=True)
+            shutil.copy2(source, target / source.name)
+        else:
+            raise FileNotFoundError(f"channel {name}: {source} does not exist")
+    for folder in (paths.model_dir, paths.output_data_dir, paths.checkpoints_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def pack(folder: Path, archive: Path) -> Path:
+    """tar.gz the folder's contents with the files at the archive root, as SageMaker does."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(archive.name + ".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                tar.add(path, arcname=path.relative_to(folder).as_posix())
+    tmp.replace(archive)
+    return archive
+
+
+def unpack(archive: Path, folder: Path) -> Path:
+    """Extract a model.tar.gz into folder, as SageMaker extracts it into /opt/ml/model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:*") as tar:
+        tar.extractall(folder, filter="data")  # no absolute paths, no escaping links
+    return folder
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n")

@@ -1,0 +1,170 @@
+"""The HTTP surface SageMaker talks to: GET /ping, POST /invocations, GET /execution-parameters.
+
+Every error leaves as JSON, {"error", "message", "request_id"}, with the status that
+errors.http_status gives; the traceback goes to the log under the same request id, never to
+the client. The app is built after the model is loaded, so /ping is green from the first
+request a worker can answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import codecs
+from .errors import ByocError, PayloadTooLarge, http_status
+from .inference import (
+    CUSTOM_ATTRIBUTES_HEADER,
+    InferencePipeline,
+    RequestContext,
+    choose_output,
+    parse_custom_attributes,
+)
+from .settings import ServingSettings
+
+log = logging.getLogger("container.app")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
+    app = Flask("container")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
+    execution_parameters = json.dumps(settings.execution_parameters())
+    deadline = RequestDeadline(settings.timeout)
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return Response(status=200)
+
+    @app.get("/execution-parameters")
+    def get_execution_parameters() -> Response:
+        return Response(execution_parameters, status=200, mimetype=codecs.JSON)
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        request_id = _request_id()
+        with deadline.track(request_id):
+            limit = settings.max_payload_bytes
+            if limit is not None and (request.content_length or 0) > limit:
+                raise _too_large(settings)
+            body = request.get_data(cache=False)
+            attributes = parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES_HEADER))
+            context = RequestContext(
+                request_id=request_id,
+                content_type=request.headers.get("Content-Type"),
+                accept=codecs.choose_accept(
+                    request.headers.get("Accept"),
+                    request.headers.get("Content-Type"),
+                    settings.default_accept,
+                ),
+                headers=request.headers,
+                custom_attributes=attributes,
+                output=choose_output(attributes, settings.default_output),
+            )
+            payload, content_type = pipeline.invoke(body, context)
+        response = Response(payload, status=200, content_type=content_type)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    @app.errorhandler(ByocError)
+    def on_byoc_error(error: ByocError) -> Response:
+        status = http_status(error)
+        level = logging.ERROR if status >= 500 else logging.WARNING
+        log.log(level, "[%s] %s %s -> %d %s: %s", _request_id(), request.method, request.path,
+                status, type(error).__name__, error)
+        return _error_response(status, type(error).__name__, str(error))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def on_too_large(error: RequestEntityTooLarge) -> Response:
+        return on_byoc_error(_too_large(settings))
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        log.warning("[%s] %s %s -> %d", _request_id(), request.method, request.path, status)
+        return _error_response(status, error.name.replace(" ", ""), error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception) -> Response:
+        log.error("[%s] %s %s -> 500, unexpected error:", _request_id(), request.method,
+                  request.path, exc_info=error)
+        return _error_response(500, "InternalServerError",
+                               f"Unexpected {type(error).__name__}; the server log has the details.")
+
+    return app
+
+
+def _request_id() -> str:
+    """One id per request, shared by the response header, the error body and the log lines."""
+    environ = request.environ
+    if "byoc.request_id" not in environ:
+        environ["byoc.request_id"] = uuid.uuid4().hex[:16]
+    return environ["byoc.request_id"]
+
+
+def _too_large(settings: ServingSettings) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body is over the limit of {settings.max_payload_mb:g} MB "
+        "(SAGEMAKER_MAX_PAYLOAD_IN_MB).",
+        hint="Split the records over several requests, or use batch transform or async inference.",
+    )
+
+
+def _error_response(status: int, error: str, message: str) -> Response:
+    body = {"error": error, "message": message[:1800], "request_id": _request_id()}
+    response = Response(json.dumps(body), status=status, mimetype=codecs.JSON)
+    response.headers[REQUEST_ID_HEADER] = body["request_id"]
+    return response
+
+
+class RequestDeadline:
+    """MODEL_SERVER_TIMEOUT for threaded workers, which gunicorn's own timeout does not cover.
+
+    A request still running after the timeout has a stuck model: the worker logs it and exits,
+    and gunicorn's master replaces it with a fresh fork. Only that worker's requests are lost.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._inflight: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._watcher_pid: int | None = None
+
+    def track(self, request_id: str) -> "_Tracked":
+        if self._watcher_pid != os.getpid():  # first request in this (forked) worker
+            self._watcher_pid = os.getpid()
+            threading.Thread(target=self._watch, name="request-deadline", daemon=True).start()
+        return _Tracked(self, request_id)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.timeout / 4))
+            now = time.monotonic()
+            with self._lock:
+                late = [rid for rid, start in self._inflight.items() if now - start > self.timeout]
+            if late:
+                log.critical("[%s] still running after %s s (MODEL_SERVER_TIMEOUT): restarting worker %d",
+                             late[0], self.timeout, os.getpid())
+                logging.shutdown()
+                os._exit(1)
+
+
+class _Tracked:
+    def __init__(self, deadline: RequestDeadline, request_id: str) -> None:
+        self.deadline, self.request_id = deadline, request_id
+
+    def __enter__(self) -> None:
+        with self.deadline._lock:
+            self.deadline._inflight[self.request_id] = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        with self.deadline._lock:
+            self.deadline._inflight.pop(self.request_id, None)

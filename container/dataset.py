@@ -1,0 +1,83 @@
+"""A channel's CSV records as arrays: label in the first column, features after it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import channels as channels_mod
+from .channels import Channel, Source
+from .errors import DataError
+from .paths import Paths
+from .tabular import CsvError, parse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Dataset:
+    channel: str
+    X: np.ndarray
+    y: np.ndarray
+    files: int
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+
+def load(channel: Channel, paths: Paths) -> Dataset:
+    """Read every file of the channel. Raises DataError naming the file and line at fault."""
+    parts: list[np.ndarray] = []
+    first: tuple[Source, int] | None = None
+    srcs = channels_mod.sources(channel, paths)
+    for source in srcs:
+        array = _parse_source(source)
+        if array.shape[0] == 0:
+            log.warning("channel %s: %s has no rows", channel.name, source.display)
+            continue
+        if first is None:
+            first = (source, array.shape[1])
+        elif array.shape[1] != first[1]:
+            raise DataError(
+                f"Channel '{channel.name}', file '{source.display}' has {array.shape[1]} "
+                f"columns, but '{first[0].display}' has {first[1]}.",
+                hint="Every file of a channel needs the same columns: the label, then the features.",
+            )
+        parts.append(array)
+    if not parts:
+        raise DataError(
+            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
+            hint="Check that the files hold CSV records.",
+        )
+    data = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    del parts
+    if data.shape[1] < 2:
+        raise DataError(
+            f"Channel '{channel.name}' has only one column.",
+            hint="Each row needs the label in the first column and at least one feature after it.",
+        )
+    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs))
+
+
+def _parse_source(source: Source) -> np.ndarray:
+    try:
+        with source.open() as stream:
+            reopen = None if source.path.is_fifo() else source.open
+            return parse(stream, reopen=reopen)
+    except CsvError as exc:
+        hint = "Rows are header-less CSV: the label first, then numeric features."
+        if exc.looks_like_header:
+            hint = (
+                "The first line looks like a header row. SageMaker's CSV convention has no "
+                "header: remove it (pandas: df.to_csv(path, header=False, index=False))."
+            )
+        raise DataError(
+            f"Channel '{source.channel}', file '{source.display}', {exc}.", hint=hint
+        ) from None
+    except (OSError, EOFError) as exc:
+        raise DataError(
+            f"Channel '{source.channel}', file '{source.display}' cannot be read: {exc}."
+        ) from None

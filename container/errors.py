@@ -1,0 +1,96 @@
+"""The errors the runtime raises on purpose, and what each means to SageMaker.
+
+Every error says what went wrong and what to do about it, in words a user can act on.
+HTTP status codes and process exit codes are assigned here and nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class ByocError(Exception):
+    """Base class: an expected failure whose message is fit to show the user."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+# -- training --------------------------------------------------------------------------
+
+
+class ConfigError(ByocError):
+    """The job's configuration is invalid: hyperparameters, channels or hosts."""
+
+
+class DataError(ByocError):
+    """Training data cannot be used: missing, unreadable or malformed."""
+
+
+class TrainingStopped(ByocError):
+    """The job was asked to stop (SIGTERM from StopTrainingJob or a spot interruption)."""
+
+
+# -- serving ---------------------------------------------------------------------------
+
+
+class ModelLoadError(ByocError):
+    """The model in the model directory cannot be loaded."""
+
+
+class RequestError(ByocError):
+    """The request is malformed: bad payload, wrong number of features."""
+
+
+class UnsupportedMediaType(RequestError):
+    """The Content-Type is not one the server decodes."""
+
+
+class NotAcceptable(RequestError):
+    """No type in the Accept header is one the server encodes."""
+
+
+class PayloadTooLarge(RequestError):
+    """The body is over SAGEMAKER_MAX_PAYLOAD_IN_MB."""
+
+
+class PredictionError(ByocError):
+    """The model itself failed on a well-formed request."""
+
+
+# -- the one place each mapping lives --------------------------------------------------
+
+_HTTP_STATUS: dict[type[BaseException], int] = {
+    UnsupportedMediaType: 415,
+    NotAcceptable: 406,
+    PayloadTooLarge: 413,
+    RequestError: 400,
+    PredictionError: 500,
+}
+
+_EXIT_CODE: dict[type[BaseException], int] = {
+    ConfigError: 2,
+    DataError: 3,
+    TrainingStopped: 143,  # 128 + SIGTERM, as a shell reports a process ended by it
+}
+
+UNEXPECTED_EXIT_CODE = 1
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status for an error raised while answering a request (500 if unknown)."""
+    for cls in type(error).__mro__:
+        if cls in _HTTP_STATUS:
+            return _HTTP_STATUS[cls]
+    return 500
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of `train` for an error (1 if unknown); any non-zero code fails the job."""
+    for cls in type(error).__mro__:
+        if cls in _EXIT_CODE:
+            return _EXIT_CODE[cls]
+    return UNEXPECTED_EXIT_CODE

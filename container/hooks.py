@@ -1,0 +1,32 @@
+"""Finding the user's code: the `model` package, or the one named by BYOC_MODEL_PACKAGE.
+
+`<package>.train` configures training; `<package>.inference` may override the serving
+hooks. A module that does not exist means "use the defaults"; a module that exists but fails
+to import is an error, reported with its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+
+MODEL_PACKAGE_ENV = "BYOC_MODEL_PACKAGE"
+DEFAULT_MODEL_PACKAGE = "model"
+
+
+def package_name() -> str:
+    return os.environ.get(MODEL_PACKAGE_ENV) or DEFAULT_MODEL_PACKAGE
+
+
+def import_optional(module: str) -> ModuleType | None:
+    """Import `<package>.<module>`, or None when the package has no such module."""
+    name = f"{package_name()}.{module}"
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:  # the package itself is missing
+        return None
+    if spec is None:
+        return None
+    return importlib.import_module(name)

@@ -1,0 +1,137 @@
+"""Serving settings, read once from the environment, each under the name users already know.
+
+SageMaker sets SAGEMAKER_BIND_TO_PORT and SAGEMAKER_SAFE_PORT_RANGE (inference pipelines)
+and SAGEMAKER_MAX_PAYLOAD_IN_MB and SAGEMAKER_BATCH (batch transform). The worker and timeout
+variables are the conventions of AWS's own containers; both spellings are read, the
+unprefixed one winning. GUNICORN_CMD_ARGS still works for anything else, as gunicorn reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from .errors import ConfigError
+
+DEFAULT_PORT = 8080
+DEFAULT_TIMEOUT = 60
+DEFAULT_MAX_PAYLOAD_MB = 6
+KEEPALIVE_SECONDS = 75  # above the platform's connection reuse window; see the contract doc
+# SageMaker sends SIGKILL 30 s after SIGTERM on endpoints: drain in less.
+GRACEFUL_TIMEOUT = 25
+BATCH_STRATEGY = "MULTI_RECORD"  # the platform's spelling; see README on SDK local mode
+MAX_BATCH_PAYLOAD_PRODUCT = 100  # MaxConcurrentTransforms x MaxPayloadInMB must stay <= 100
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    safe_port_range: tuple[int, int] | None = None
+    workers: int = 1
+    threads: int = 1
+    timeout: int = DEFAULT_TIMEOUT
+    max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
+    default_accept: str | None = None
+    batch: bool = False
+    default_output: str = "predictions"
+
+    @property
+    def max_payload_bytes(self) -> int | None:
+        """The request body limit; None when SAGEMAKER_MAX_PAYLOAD_IN_MB=0 (streamed batches)."""
+        return int(self.max_payload_mb * 1024 * 1024) if self.max_payload_mb else None
+
+    @property
+    def bind(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def execution_parameters(self) -> dict[str, object]:
+        """What GET /execution-parameters tells batch transform."""
+        payload = int(self.max_payload_mb)
+        concurrency = self.workers * self.threads
+        if payload:
+            concurrency = max(1, min(concurrency, MAX_BATCH_PAYLOAD_PRODUCT // payload))
+        return {
+            "MaxConcurrentTransforms": concurrency,
+            "BatchStrategy": BATCH_STRATEGY,
+            "MaxPayloadInMB": payload,
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ServingSettings":
+        env = os.environ if environ is None else environ
+        port = _int(env, "SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT, low=1, high=65535)
+        safe = _port_range(env.get("SAGEMAKER_SAFE_PORT_RANGE"))
+        workers = _int(env, ("MODEL_SERVER_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"),
+                       default_workers(), low=1, high=256)
+        return cls(
+            host=env.get("BYOC_BIND_HOST") or "0.0.0.0",
+            port=port,
+            safe_port_range=safe,
+            workers=workers,
+            threads=_int(env, "BYOC_WORKER_THREADS", 1, low=1, high=64),
+            timeout=_int(env, ("MODEL_SERVER_TIMEOUT", "SAGEMAKER_MODEL_SERVER_TIMEOUT"),
+                         DEFAULT_TIMEOUT, low=1, high=3600),
+            max_payload_mb=_float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB),
+            default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or None,
+            batch=env.get("SAGEMAKER_BATCH", "").strip().lower() == "true",
+            default_output=_choice(env, "BYOC_DEFAULT_OUTPUT", ("predictions", "probabilities")),
+        )
+
+
+def default_workers() -> int:
+    """One worker per CPU: predictions are CPU-bound, and workers share the model's memory."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _int(env: Mapping[str, str], names: str | tuple[str, ...], default: int, *, low: int, high: int) -> int:
+    for name in (names,) if isinstance(names, str) else names:
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={value} is out of range [{low}, {high}].")
+        return value
+    return default
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number.") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} is negative.")
+    return value  # 0: batch transform streams the body (chunked); no limit then
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or allowed[0]).strip().lower()
+    if raw not in allowed:
+        raise ConfigError(f"{name}={raw!r} is not one of {list(allowed)}.")
+    return raw
+
+
+def _port_range(raw: str | None) -> tuple[int, int] | None:
+    if not raw:
+        return None
+    first, sep, last = raw.partition("-")
+    try:
+        low, high = int(first), int(last)
+    except ValueError:
+        raise ConfigError(f"SAGEMAKER_SAFE_PORT_RANGE={raw!r} is not of the form FIRST-LAST.") from None
+    if not sep or not 1 <= low <= high <= 65535:
+        raise ConfigError(f"SAGEMAKER_SAFE_PORT_RANGE={raw!r} is not a valid port range.")
+    return low, high

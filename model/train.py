@@ -1,0 +1,28 @@
+"""Which estimator a training job builds.
+
+The `estimator` hyperparameter picks an entry of ESTIMATORS (ESTIMATOR when it is not
+given); every other hyperparameter is a parameter of that estimator, checked against its
+get_params(). To bring another algorithm, add one line to ESTIMATORS: any callable that
+returns an object with fit() and predict() works, a scikit-learn Pipeline included.
+"""
+
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+ESTIMATORS = {
+    "random_forest": RandomForestClassifier,
+    "random_forest_regressor": RandomForestRegressor,
+    "gradient_boosting": HistGradientBoostingClassifier,
+    "gradient_boosting_regressor": HistGradientBoostingRegressor,
+    "logistic_regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+    "ridge": lambda: make_pipeline(StandardScaler(), Ridge()),
+}
+
+ESTIMATOR = "random_forest"
