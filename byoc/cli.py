@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--image", help="serve from this Docker image instead of as a process")
     sv.set_defaults(func=cmd_local_serve)
 
+    tf = loc.add_parser("transform", help="batch transform files through serve, as SageMaker does")
+    tf.add_argument("model", type=Path, help="model folder or model.tar.gz")
+    tf.add_argument("input", type=Path, help="input file or folder (SplitType=Line)")
+    tf.add_argument("output", type=Path, help="output folder: one <file>.out per input file")
+    tf.add_argument("--content-type", default="text/csv")
+    tf.add_argument("--accept", help="response type (default: the server's choice)")
+    tf.add_argument("--strategy", help="MultiRecord or SingleRecord (default: from /execution-parameters)")
+    tf.add_argument("--max-payload-mb", type=float, help="default: from /execution-parameters")
+    tf.add_argument("--image", help="serve from this Docker image instead of as a process")
+    tf.set_defaults(func=cmd_local_transform)
+
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -148,6 +159,30 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
         return code
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def cmd_local_transform(args: argparse.Namespace) -> int:
+    from . import transform
+
+    base = Path(tempfile.mkdtemp(prefix="byoc-transform-"))
+    try:
+        _stage_model(args.model, base / "model")
+        server = _backend(args.image).Server(base, env={"SAGEMAKER_BATCH": "true"})
+        server.start()
+        try:
+            server.wait_ready(timeout=300)
+            result = transform.run(server.url, args.input, args.output, content_type=args.content_type,
+                                   accept=args.accept, strategy=args.strategy,
+                                   max_payload_mb=args.max_payload_mb)
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"execution parameters: {result.parameters}")
+    for f in result.files:
+        status = f"-> {f.output}" if f.error is None else f"FAILED: {f.error}"
+        print(f"{f.source}: {f.records} records in {f.requests} request(s) {status}")
+    return 0 if result.ok else 1
 
 
 def _stage_model(model: Path, target: Path) -> None:
