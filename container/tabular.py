@@ -7,6 +7,7 @@ numbers that match what an editor shows. Only failures pay for that second pass.
 
 from __future__ import annotations
 
+import csv
 import io
 import warnings
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ def parse(source: bytes | BinaryIO, *, reopen: Callable[[], BinaryIO] | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
             array = np.loadtxt(
-                stream, delimiter=",", dtype=np.float64, ndmin=2, quotechar='"', encoding="utf-8"
+                # utf-8-sig: Excel's "CSV UTF-8" starts the file with a byte order mark.
+                stream, delimiter=",", dtype=np.float64, ndmin=2, quotechar='"', encoding="utf-8-sig"
             )
     except (ValueError, UnicodeDecodeError) as exc:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -64,13 +66,18 @@ def locate_error(stream: BinaryIO) -> CsvError | None:
     first_line: int | None = None
     for number, raw in enumerate(stream, start=1):
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
             return CsvError(number, None, "is not valid UTF-8 text (is the file binary?)")
         text = text.rstrip("\r\n")
+        if "#" in text and '"' not in text:
+            text = text.split("#", 1)[0]  # numpy drops comments, so line numbers stay in step
+        if not text:
+            continue  # numpy skips empty lines, but not lines of spaces
         if not text.strip():
-            continue
-        fields = [f.strip().strip('"') for f in text.split(",")]
+            return CsvError(number, None, "holds only spaces: delete the line (empty lines are fine)")
+        # The csv module splits as numpy does: a quoted field may hold a comma.
+        fields = [f.strip() for f in next(csv.reader([text]), [])]
         if expected is None:
             expected, first_line = len(fields), number
         elif len(fields) != expected:
@@ -81,9 +88,7 @@ def locate_error(stream: BinaryIO) -> CsvError | None:
                 "every row needs the same number of columns",
             )
         for column, field in enumerate(fields, start=1):
-            try:
-                float(field)
-            except ValueError:
+            if not _is_number(field):
                 header = number == first_line and _mostly_text(fields)
                 if field == "":
                     reason = "is empty: write a missing value as nan"
@@ -93,12 +98,16 @@ def locate_error(stream: BinaryIO) -> CsvError | None:
     return None
 
 
-def _mostly_text(fields: list[str]) -> bool:
-    def is_number(field: str) -> bool:
-        try:
-            float(field)
-            return True
-        except ValueError:
-            return False
+def _is_number(field: str) -> bool:
+    """What numpy's parser accepts: float() also takes digit separators (1_000); numpy does not."""
+    if "_" in field:
+        return False
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return False
 
-    return sum(not is_number(f) for f in fields) * 2 > len(fields)
+
+def _mostly_text(fields: list[str]) -> bool:
+    return sum(not _is_number(f) for f in fields) * 2 > len(fields)
