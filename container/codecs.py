@@ -32,6 +32,7 @@ ALIASES = {
     "application/npy": NPY,
 }
 DECODABLE = (CSV, JSON, JSONLINES, NPY)
+NPY_MAGIC = b"\x93NUMPY"
 ENCODABLE = (CSV, JSON, JSONLINES, NPY)
 
 
@@ -202,6 +203,12 @@ def _rows_to_array(rows: list[list[Any]], unit: str, numbers: list[int] | None =
 
 
 def _decode_npy(body: bytes) -> np.ndarray:
+    if not body.startswith(NPY_MAGIC):
+        # np.load takes anything else for a pickle, and would blame "Python objects".
+        raise RequestError(
+            "Bad NPY: the body is not an .npy file (it does not start with \\x93NUMPY).",
+            hint="Send the bytes np.save writes, or set the Content-Type the body really has.",
+        )
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:
@@ -236,6 +243,9 @@ def encode(prediction: Any, accept: str, classes: list[Any] | None = None) -> by
         buffer = io.BytesIO()
         np.save(buffer, array if array.dtype.kind in "biufc" else array.astype(str), allow_pickle=False)
         return buffer.getvalue()
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        # JSON has no NaN or Infinity; json.dumps would write them anyway, and clients choke.
+        array = np.where(np.isfinite(array), array, None) if accept != CSV else array
     values = array.tolist()
     if accept == JSON:
         document: dict[str, Any] = {"predictions": values}
