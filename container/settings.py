@@ -8,6 +8,7 @@ unprefixed one winning. GUNICORN_CMD_ARGS still works for anything else, as guni
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Mapping
@@ -49,7 +50,11 @@ class ServingSettings:
 
     def execution_parameters(self) -> dict[str, object]:
         """What GET /execution-parameters tells batch transform."""
-        payload = int(self.max_payload_mb)
+        # An integer within the API's 0-100. 0 means "streamed, no limit", so a limit under
+        # 1 MB is reported as 1, the smallest limit the field can express.
+        payload = min(math.floor(self.max_payload_mb), MAX_BATCH_PAYLOAD_PRODUCT)
+        if self.max_payload_mb and not payload:
+            payload = 1
         concurrency = self.workers * self.threads
         if payload:
             concurrency = max(1, min(concurrency, MAX_BATCH_PAYLOAD_PRODUCT // payload))
@@ -75,7 +80,7 @@ class ServingSettings:
             timeout=_int(env, ("MODEL_SERVER_TIMEOUT", "SAGEMAKER_MODEL_SERVER_TIMEOUT"),
                          DEFAULT_TIMEOUT, low=1, high=3600),
             max_payload_mb=_float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB),
-            default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or None,
+            default_accept=_media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
             batch=env.get("SAGEMAKER_BATCH", "").strip().lower() == "true",
             default_output=_choice(env, "BYOC_DEFAULT_OUTPUT", ("predictions", "probabilities")),
         )
@@ -112,9 +117,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number.") from None
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} is negative.")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}={raw!r} is not a size in MB (0 or more).")
     return value  # 0: batch transform streams the body (chunked); no limit then
+
+
+def _media_type(env: Mapping[str, str], name: str) -> str | None:
+    """A type/subtype; whether anything can encode it is the app's call (custom output_fn)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    kind, slash, sub = raw.split(";", 1)[0].strip().partition("/")
+    if not slash or not kind or not sub or "*" in raw:
+        raise ConfigError(f"{name}={raw!r} is not a media type such as application/json.")
+    return raw
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
