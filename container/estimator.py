@@ -32,10 +32,19 @@ def task_of(estimator: Any) -> str:
     """"classification", "regression" or "other", by scikit-learn's own tags."""
     from sklearn.base import is_classifier, is_regressor
 
-    if is_classifier(estimator):
-        return "classification"
-    if is_regressor(estimator):
-        return "regression"
+    try:
+        if is_classifier(estimator):
+            return "classification"
+        if is_regressor(estimator):
+            return "regression"
+    except (AttributeError, TypeError):
+        # scikit-learn >= 1.6 reads tags that only its own base classes have; any object
+        # with fit() and predict() is allowed, so fall back to the older convention.
+        kind = getattr(estimator, "_estimator_type", None)
+        if kind == "classifier":
+            return "classification"
+        if kind == "regressor":
+            return "regression"
     return "other"
 
 
@@ -89,7 +98,12 @@ def _apply_params(name: str, estimator: Any, params: dict[str, Any]) -> dict[str
     for key, value in params.items():
         full = key if key in known else _short_name(name, key, known)
         applied[full] = value
-    estimator.set_params(**applied)
+    try:
+        estimator.set_params(**applied)
+    except (ValueError, TypeError, AttributeError) as exc:  # e.g. a nonsense value for "steps"
+        raise ConfigError(
+            f"Estimator '{name}' refused hyperparameters {sorted(applied)}: {exc}"
+        ) from None
     return applied
 
 
