@@ -69,6 +69,11 @@ def parse_inputdataconfig(raw: Mapping[str, Any] | None, paths: Paths) -> dict[s
     channels = {}
     for name, spec in raw.items():
         spec = spec or {}
+        if not isinstance(spec, Mapping):
+            raise ConfigError(
+                f"inputdataconfig.json: channel '{name}' must map to an object such as "
+                f'{{"TrainingInputMode": "File"}}, not {spec!r:.60}.'
+            )
         mode = spec.get("TrainingInputMode", "File")
         if mode not in INPUT_MODES:
             raise ConfigError(
@@ -122,7 +127,8 @@ def sources(channel: Channel, paths: Paths) -> list[Source]:
         )
     found = []
     skipped = []
-    for path in _walk(root):
+    # In S3 key order (the relative path as a string), so rows come in the order S3 lists them.
+    for path in sorted(_walk(root), key=lambda p: p.relative_to(root).as_posix()):
         rel = path.relative_to(root).as_posix()
         if any(part.startswith((".", "_")) for part in path.relative_to(root).parts):
             skipped.append(rel)  # hidden files, _SUCCESS markers and the like

@@ -59,6 +59,7 @@ def to_api(hyperparameters: Mapping[str, Any]) -> dict[str, str]:
     JSON-encoded, which keeps numbers, booleans, lists and None distinct.
     """
     return {
-        str(key): value if isinstance(value, str) else json.dumps(value)
+        # A string that would parse as something else ("50", "true", "None") is JSON-encoded too.
+        str(key): value if isinstance(value, str) and parse_value(value) == value else json.dumps(value)
         for key, value in hyperparameters.items()
     }
