@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import channels as channels_mod
+from . import fastcsv
 from .channels import Channel, Source
 from .errors import DataError
 from .paths import Paths
@@ -30,9 +31,11 @@ class Dataset:
 
 def load(channel: Channel, paths: Paths) -> Dataset:
     """Read every file of the channel. Raises DataError naming the file and line at fault."""
+    srcs = channels_mod.sources(channel, paths)
+    if fastcsv.enabled() and not any(s.path.is_fifo() for s in srcs):  # a pipe cannot be read twice
+        return _load_into_one_array(channel, srcs)
     parts: list[np.ndarray] = []
     first: tuple[Source, int] | None = None
-    srcs = channels_mod.sources(channel, paths)
     for source in srcs:
         array = _parse_source(source)
         if array.shape[0] == 0:
@@ -54,6 +57,57 @@ def load(channel: Channel, paths: Paths) -> Dataset:
         )
     data = parts[0] if len(parts) == 1 else np.concatenate(parts)
     del parts
+    if data.shape[1] < 2:
+        raise DataError(
+            f"Channel '{channel.name}' has only one column.",
+            hint="Each row needs the label in the first column and at least one feature after it.",
+        )
+    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs))
+
+
+def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
+    """load() with the C parser: every file straight into one array, sized by a newline
+    count, so peak memory stays near the array (no per-file arrays, no concatenate). A file
+    the C parser stops on is parsed again by the numpy path, which accepts it after all or
+    raises the located error; either way the result and the messages are load()'s."""
+    try:
+        capacity = fastcsv.RowSink.count([s.path for s in srcs])
+    except OSError:
+        capacity = None  # the per-file open below reports it
+    sink = fastcsv.RowSink(capacity or 0)
+    first: tuple[Source, int] | None = None
+    for source in srcs:
+        try:
+            added = sink.add(source.open)
+        except (OSError, EOFError) as exc:
+            raise DataError(
+                f"Channel '{source.channel}', file '{source.display}' cannot be read: {exc}."
+            ) from None
+        array = None
+        if added is None:
+            array = _parse_source(source)
+            added = (array.shape[0], array.shape[1] if array.shape[0] else 0)
+        rows, width = added
+        if rows == 0:
+            log.warning("channel %s: %s has no rows", channel.name, source.display)
+            continue
+        if first is None:
+            first = (source, width)
+        elif width != first[1]:
+            raise DataError(
+                f"Channel '{channel.name}', file '{source.display}' has {width} "
+                f"columns, but '{first[0].display}' has {first[1]}.",
+                hint="Every file of a channel needs the same columns: the label, then the features.",
+            )
+        if array is not None:
+            sink.add_array(array)
+            del array
+    if first is None:
+        raise DataError(
+            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
+            hint="Check that the files hold CSV records.",
+        )
+    data = sink.result()
     if data.shape[1] < 2:
         raise DataError(
             f"Channel '{channel.name}' has only one column.",

@@ -15,6 +15,8 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
+from . import fastcsv
+
 
 @dataclass
 class CsvError(ValueError):
@@ -39,7 +41,12 @@ def parse(source: bytes | BinaryIO, *, reopen: Callable[[], BinaryIO] | None = N
 
     `source` is the whole payload or an open binary stream. For a stream, `reopen` gives a
     fresh one for locating an error; without it the error is reported as numpy words it.
+    A payload goes to the C parser first (fastcsv); whatever it does not accept comes here.
     """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        fast = fastcsv.parse_bytes(source)
+        if fast is not None:
+            return fast
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
         with warnings.catch_warnings():
