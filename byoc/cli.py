@@ -4,6 +4,7 @@
     byoc local train ...           run `train` on a job folder laid out as SageMaker would
     byoc local serve MODEL         serve a model folder or model.tar.gz on 127.0.0.1
     byoc sample DIR                write the sample data set
+    byoc image build               build the image (then add --image IMAGE to demo and local)
 
 The AWS commands (deploy, invoke, delete, train, transform, autoscale) come from byoc.aws.
 """
@@ -25,7 +26,7 @@ from typing import Any
 from . import jobdir, local, sample
 
 #: Modules that add subcommands with register(subparsers); missing ones are skipped.
-COMMAND_MODULES = ("byoc.aws.commands",)
+COMMAND_MODULES = ("byoc.docker_local", "byoc.aws.commands")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO, Iterable, Mapping
 
 from container import metrics
 from container.paths import BASE_DIR_ENV, Paths
@@ -55,15 +55,24 @@ def run_train(paths: Paths, *, env: Mapping[str, str] | None = None, echo: IO[st
     environment = python_env(paths.base, {"TRAINING_JOB_NAME": job_name, **(env or {})})
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
     assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
+    log = tee(process.stdout, echo)
+    return finish_training(paths, process.wait(), log, archive_dir)
+
+
+def tee(lines: Iterable[str], echo: IO[str] | None) -> str:
+    """Collect a log line by line, echoing each line as it arrives."""
+    collected: list[str] = []
+    for line in lines:
+        collected.append(line)
         if echo is not None:
             echo.write(line)
             echo.flush()
-    code = process.wait()
-    log = "".join(lines)
+    return "".join(collected)
+
+
+def finish_training(paths: Paths, code: int, log: str, archive_dir: Path | None = None) -> TrainResult:
+    """After `train` exits (as a process or in a container): metrics, failure file, archives."""
     result = TrainResult(code, log, paths, metrics=metrics.parse_log(log))
     if paths.failure_file.is_file():
         result.failure = paths.failure_file.read_text()
