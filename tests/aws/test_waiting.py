@@ -1,0 +1,113 @@
+"""Waiting with progress, on states moto never shows (it finishes everything at once).
+
+botocore's Stubber answers the describe calls with a scripted sequence of states, so these are
+tests of our loop around the real boto3 waiters (their acceptors decide success and failure),
+not of SageMaker.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import pytest
+
+from byoc.aws import endpoints, training, waiting
+from byoc.aws.errors import EXIT_FAILED, EXIT_TIMEOUT, Failed, TimedOut
+from byoc.aws.session import AwsSession
+
+pytestmark = pytest.mark.aws
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/iris"
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch):
+    import boto3
+    from botocore.stub import Stubber
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
+    with Stubber(client) as stubber:
+        session = AwsSession("us-east-1", "test", None)
+        session._clients["sagemaker"] = client
+        yield session, client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _endpoint(status: str, **extra) -> dict:
+    return {"EndpointName": "iris", "EndpointArn": ARN, "EndpointConfigName": "c", "EndpointStatus": status,
+            "CreationTime": NOW, "LastModifiedTime": NOW, **extra}
+
+
+def test_progress_shows_each_state_until_in_service(stubbed) -> None:
+    session, client, stubber = stubbed
+    for status in ("Creating", "Creating", "InService", "InService"):  # the last: the describe after
+        stubber.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "iris"})
+    out = io.StringIO()
+    final = endpoints.wait_in_service(session, "iris", delay=0, out=out)
+    assert final["EndpointStatus"] == "InService"
+    lines = out.getvalue().splitlines()
+    assert [line.split("] ")[1] for line in lines] == ["endpoint iris: Creating", "endpoint iris: InService"]
+
+
+def test_a_failed_endpoint_raises_with_the_failure_reason(stubbed) -> None:
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint("Creating"), {"EndpointName": "iris"})
+    stubber.add_response("describe_endpoint",
+                         _endpoint("Failed", FailureReason="The primary container did not pass the ping health check."),
+                         {"EndpointName": "iris"})
+    with pytest.raises(Failed, match="endpoint iris ended Failed: The primary container did not pass") as caught:
+        endpoints.wait_in_service(session, "iris", delay=0, out=io.StringIO())
+    assert caught.value.exit_code == EXIT_FAILED
+
+
+def test_a_timeout_says_the_work_goes_on(stubbed) -> None:
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint("Updating"), {"EndpointName": "iris"})
+    with pytest.raises(TimedOut, match="iris is still Updating; it carries on in AWS") as caught:
+        waiting.wait(client, "endpoint_in_service", {"EndpointName": "iris"}, label="endpoint iris",
+                     status_of=endpoints.in_service_status, delay=0, timeout=0, out=io.StringIO())
+    assert caught.value.exit_code == EXIT_TIMEOUT
+
+
+def _job(status: str, secondary: str, transitions: list[tuple[str, str]], **extra) -> dict:
+    return {
+        "TrainingJobName": "job", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job",
+        "TrainingJobStatus": status, "SecondaryStatus": secondary, "CreationTime": NOW,
+        "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "i"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60}, "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"},
+        "SecondaryStatusTransitions": [{"Status": s, "StatusMessage": m, "StartTime": NOW} for s, m in transitions],
+        **extra,
+    }
+
+
+def test_training_progress_prints_each_transition_and_a_failure_reason(stubbed) -> None:
+    session, client, stubber = stubbed
+    steps = [("Starting", "Launching requested ML instances"), ("Downloading", "Downloading input data")]
+    stubber.add_response("describe_training_job", _job("InProgress", "Starting", steps[:1]))
+    stubber.add_response("describe_training_job", _job("InProgress", "Downloading", steps))
+    failed = _job("Failed", "Failed", steps + [("Failed", "AlgorithmError: see the log")],
+                  FailureReason="AlgorithmError: DataError: no CSV files in /opt/ml/input/data/train")
+    stubber.add_response("describe_training_job", failed)
+    stubber.add_response("describe_training_job", failed)
+    out = io.StringIO()
+    with pytest.raises(Failed, match="training job job Failed: AlgorithmError: DataError: no CSV files"):
+        training.follow(session, "job", delay=0, out=out)
+    text = out.getvalue()
+    for status, message in steps + [("Failed", "AlgorithmError: see the log")]:
+        assert f"{status}: {message}" in text
+    assert text.count("Downloading: Downloading input data") == 1
+
+
+def test_a_job_stopped_at_max_runtime_is_not_success(stubbed) -> None:
+    session, client, stubber = stubbed
+    stopped = _job("Stopped", "MaxRuntimeExceeded", [])
+    stubber.add_response("describe_training_job", stopped)
+    stubber.add_response("describe_training_job", stopped)
+    with pytest.raises(Failed, match="ended Stopped .MaxRuntimeExceeded.; it hit --max-runtime"):
+        training.follow(session, "job", delay=0, out=io.StringIO())
