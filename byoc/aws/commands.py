@@ -478,23 +478,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         bucket = bucket or _bucket_for(session, args)
         return bucket
 
-    output = args.output or str(s3.S3Uri(default_bucket()).join(args.prefix, "training"))
-    _check_s3_region(session, output, "--output")
-    resolved = []
+    # Read-only checks of what the user named first; only then make or fill the default bucket.
     for channel, source in channels.items():
         if s3.is_s3(source):
-            uri = s3.parse(source)
             _check_s3_region(session, source, f"channel {channel}")
-            if not s3.has_objects(session, uri):
+            if not s3.has_objects(session, s3.parse(source)):
                 raise PreflightError(f"channel {channel}: nothing under {source}; the job would start "
                                      "with an empty /opt/ml/input/data/" + channel)
-        else:
+    for flag, value in (("--output", args.output), ("--checkpoint", args.checkpoint)):
+        if value:
+            _check_s3_region(session, value, flag)
+    output = args.output or str(s3.S3Uri(default_bucket()).join(args.prefix, "training"))
+    resolved = []
+    for channel, source in channels.items():
+        if not s3.is_s3(source):
             target = s3.S3Uri(default_bucket()).join(args.prefix, "training", name, "input", channel)
             source = str(s3.upload_tree(session, Path(source), target))
         resolved.append(training.Channel(channel, source, args.content_type, args.distribution))
     checkpoint = args.checkpoint or (str(s3.parse(output).join(name, "checkpoints")) if args.spot else None)
-    if checkpoint and args.checkpoint:
-        _check_s3_region(session, checkpoint, "--checkpoint")
 
     request = training.build_training_job(
         name=name, image=args.image, role=_role(args), channels=resolved, output_path=output,
@@ -569,6 +570,7 @@ def _transform(subparsers: Any) -> None:
 
 def cmd_transform(args: argparse.Namespace) -> int:
     from . import endpoints, modeldata, s3, session as sessions, transform
+    from .session import translate
 
     region, _ = sessions.resolve_region(args.region, profile=args.profile)
     environment = _key_values(args.env, "--env")
@@ -608,32 +610,31 @@ def cmd_transform(args: argparse.Namespace) -> int:
             bucket = bucket or _bucket_for(session, args)
             return bucket
 
-        if making_model:
-            if archive is None:
-                model_uri = s3.parse(args.model)
-                modeldata.check_s3_model(session, model_uri, load=not args.skip_load_check)
-            else:
-                model_uri = s3.S3Uri(default_bucket()).join(args.prefix, "models", model_name, modeldata.ARCHIVE_NAME)
-                modeldata.upload(session, archive, model_uri)
-        else:
-            from .session import translate
-
+        # Read-only checks of what the user named first; only then make or fill the default bucket.
+        if not making_model:
             with translate("sagemaker:DescribeModel", session, not_found=f"model {model_name} does not exist"):
                 session.client("sagemaker").describe_model(ModelName=model_name)
+        elif archive is None:
+            model_uri = s3.parse(args.model)
+            modeldata.check_s3_model(session, model_uri, load=not args.skip_load_check)
         if s3.is_s3(args.input):
             _check_s3_region(session, args.input, "--input")
             if not s3.has_objects(session, s3.parse(args.input)):
                 raise PreflightError(f"nothing under --input {args.input}")
+        if args.output:
+            _check_s3_region(session, args.output, "--output")
+
+        if making_model and archive is not None:
+            model_uri = s3.S3Uri(default_bucket()).join(args.prefix, "models", model_name, modeldata.ARCHIVE_NAME)
+            modeldata.upload(session, archive, model_uri)
+        if s3.is_s3(args.input):
             input_uri = args.input
         else:
             input_uri = str(s3.upload_tree(session, Path(args.input),
                                            s3.S3Uri(default_bucket()).join(args.prefix, "transform", name, "input")))
         output = args.output or str(s3.S3Uri(default_bucket()).join(args.prefix, "transform", name, "output"))
-        _check_s3_region(session, output, "--output")
 
         if making_model:
-            from .session import translate
-
             print(f"Creating model {model_name}", file=sys.stderr)
             with translate("sagemaker:CreateModel", session):
                 session.client("sagemaker").create_model(**endpoints.build_create_model(

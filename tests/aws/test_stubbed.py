@@ -1,8 +1,9 @@
-"""Waiting with progress, on states moto never shows (it finishes everything at once).
+"""States and errors moto never produces: endpoints that fail or take time, jobs that fail or
+stop, a container's ModelError, a permission error from ECR.
 
-botocore's Stubber answers the describe calls with a scripted sequence of states, so these are
-tests of our loop around the real boto3 waiters (their acceptors decide success and failure),
-not of SageMaker.
+botocore's Stubber answers the calls with scripted responses, so these test our handling around
+the real boto3 client and waiters (the waiters' own acceptors decide success and failure), not
+SageMaker itself.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from byoc.aws import endpoints, training, waiting
-from byoc.aws.errors import EXIT_FAILED, EXIT_TIMEOUT, Failed, TimedOut
+from byoc.aws import ecr, endpoints, training, waiting
+from byoc.aws.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_TIMEOUT, ConfigError, Failed, TimedOut
 from byoc.aws.session import AwsSession
 
 pytestmark = pytest.mark.aws
@@ -22,18 +23,23 @@ NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/iris"
 
 
-@pytest.fixture
-def stubbed(monkeypatch: pytest.MonkeyPatch):
+def _stub(monkeypatch: pytest.MonkeyPatch, service: str):
     import boto3
     from botocore.stub import Stubber
 
     for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
-    with Stubber(client) as stubber:
-        session = AwsSession("us-east-1", "test", None)
-        session._clients["sagemaker"] = client
+    client = boto3.session.Session(region_name="us-east-1").client(service)
+    session = AwsSession("us-east-1", "test", None)
+    session._clients[service] = client
+    return session, client, Stubber(client)
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch):
+    session, client, stubber = _stub(monkeypatch, "sagemaker")
+    with stubber:
         yield session, client, stubber
         stubber.assert_no_pending_responses()
 
@@ -111,3 +117,28 @@ def test_a_job_stopped_at_max_runtime_is_not_success(stubbed) -> None:
     stubber.add_response("describe_training_job", stopped)
     with pytest.raises(Failed, match="ended Stopped .MaxRuntimeExceeded.; it hit --max-runtime"):
         training.follow(session, "job", delay=0, out=io.StringIO())
+
+
+def test_a_model_error_shows_the_containers_status_message_and_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    session, client, stubber = _stub(monkeypatch, "sagemaker-runtime")
+    log = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/iris"
+    stubber.add_client_error(
+        "invoke_endpoint", service_error_code="ModelError", http_status_code=424,
+        service_message="Received client error (415) from primary with message ...",
+        modeled_fields={"OriginalStatusCode": 415, "LogStreamArn": log,
+                        "OriginalMessage": '{"error": "UnsupportedMediaType", "message": "text/plain"}'})
+    with stubber, pytest.raises(Failed) as caught:
+        endpoints.invoke(session, endpoints.build_invoke(endpoint="iris", body=b"x", content_type="text/plain"))
+    assert str(caught.value).startswith('the container answered 415: {"error": "UnsupportedMediaType"')
+    assert log in str(caught.value)
+
+
+def test_ecr_permission_denied_is_not_taken_for_a_missing_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    session, client, stubber = _stub(monkeypatch, "ecr")
+    stubber.add_client_error("describe_repositories", service_error_code="AccessDeniedException",
+                             service_message="not authorized to perform: ecr:DescribeRepositories",
+                             http_status_code=400)
+    with stubber, pytest.raises(ConfigError, match="Permission denied: ecr:DescribeRepositories") as caught:
+        ecr.ensure_repository(session, "sagemaker-byoc", out=io.StringIO())
+    assert caught.value.exit_code == EXIT_CONFIG
+    stubber.assert_no_pending_responses()  # and no CreateRepository was attempted (Stubber would refuse it)
