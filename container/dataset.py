@@ -119,8 +119,11 @@ def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
 def _parse_source(source: Source) -> np.ndarray:
     try:
         with source.open() as stream:
-            reopen = None if source.path.is_fifo() else source.open
-            return parse(stream, reopen=reopen)
+            if source.path.is_fifo():
+                # A FIFO cannot be read a second time to locate an error: read it once and
+                # parse the bytes, which also locates errors (line and column) in memory.
+                return parse(stream.read())
+            return parse(stream, reopen=source.open)
     except CsvError as exc:
         hint = "Rows are header-less CSV: the label first, then numeric features."
         if exc.looks_like_header:
@@ -129,7 +132,7 @@ def _parse_source(source: Source) -> np.ndarray:
                 "header: remove it (pandas: df.to_csv(path, header=False, index=False))."
             )
         raise DataError(
-            f"Channel '{source.channel}', file '{source.display}', {exc}.", hint=hint
+            f"Channel '{source.channel}', file '{source.display}', {str(exc).rstrip('.')}.", hint=hint
         ) from None
     except (OSError, EOFError) as exc:
         raise DataError(

@@ -138,7 +138,8 @@ def _validate(name: str, estimator: Any) -> None:
         candidates += [v for v in estimator.get_params(deep=True).values() if _is_estimator(v)]
     for candidate in candidates:
         validate = getattr(candidate, "_validate_params", None)
-        if validate is None:
+        # BaseEstimator has _validate_params, but a user's subclass may declare no constraints.
+        if validate is None or not hasattr(candidate, "_parameter_constraints"):
             continue
         try:
             validate()

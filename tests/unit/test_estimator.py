@@ -167,3 +167,19 @@ def test_task_of_a_plain_object_with_fit_and_predict() -> None:
     assert estimator.task_of(PlainClassifier()) == "classification"
     assert estimator.task_of(PlainRegressor()) == "regression"
     assert build({"estimator": "plain"}, {"plain": PlainClassifier}).task == "classification"
+
+
+def test_custom_base_estimator_without_parameter_constraints() -> None:
+    # The usual way to write a scikit-learn-compatible estimator: no _parameter_constraints.
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Custom(ClassifierMixin, BaseEstimator):
+        def __init__(self, depth: int = 1) -> None:
+            self.depth = depth
+
+        def fit(self, X, y):
+            return self
+
+    built = build({"estimator": "custom", "depth": 3}, {"custom": Custom})
+    assert built.estimator.depth == 3 and built.task == "classification"
+    assert "Unknown hyperparameter 'width'" in config_error({"estimator": "custom", "width": 3}, {"custom": Custom})
