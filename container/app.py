@@ -16,7 +16,9 @@ import time
 import uuid
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from . import codecs
 from .errors import ByocError, PayloadTooLarge, http_status
@@ -32,6 +34,8 @@ from .settings import ServingSettings
 log = logging.getLogger("container.app")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+#: An error the fast path met, re-raised inside Flask so that Flask's handlers answer it.
+FAST_PATH_ERROR = "byoc.error"
 
 
 def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
@@ -74,6 +78,12 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
+    @app.before_request
+    def reraise_fast_path_error() -> None:
+        error = request.environ.pop(FAST_PATH_ERROR, None)
+        if error is not None:
+            raise error
+
     @app.errorhandler(ByocError)
     def on_byoc_error(error: ByocError) -> Response:
         status = http_status(error)
@@ -99,7 +109,65 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
         return _error_response(500, "InternalServerError",
                                f"Unexpected {type(error).__name__}; the server log has the details.")
 
+    app.wsgi_app = _fast_path(app.wsgi_app, pipeline, settings, deadline)  # type: ignore[method-assign]
     return app
+
+
+def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSettings,  # type: ignore[no-untyped-def]
+               deadline: "RequestDeadline"):
+    """GET /ping and POST /invocations without Flask's per-request machinery.
+
+    They are nearly every request SageMaker sends, and Flask's request and app contexts, URL
+    matching and hooks cost more than a small model's prediction. The view above does the
+    same thing step for step (werkzeug's own input stream and headers, the same Response);
+    anything else (another path or method, a chunked body, a body over the limit) goes to
+    Flask untouched, and an error raised here is re-raised inside Flask (before_request), so
+    every error response and log line comes from the handlers above. Hooks get everything
+    through their RequestContext, as before; they run outside a Flask request context.
+    """
+    limit = settings.max_payload_bytes
+
+    def wsgi(environ, start_response):  # type: ignore[no-untyped-def]
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/ping" and method == "GET":
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")])
+            return []
+        length = environ.get("CONTENT_LENGTH") or ""
+        if (path != "/invocations" or method != "POST" or not (length.isascii() and length.isdigit())
+                or "HTTP_TRANSFER_ENCODING" in environ or (limit is not None and int(length) > limit)):
+            return flask_wsgi(environ, start_response)
+        request_id = environ["byoc.request_id"] = uuid.uuid4().hex[:16]
+        try:
+            with deadline.track(request_id):
+                body = get_input_stream(environ, max_content_length=limit).read()
+                headers = EnvironHeaders(environ)
+                attributes = parse_custom_attributes(headers.get(CUSTOM_ATTRIBUTES_HEADER))
+                context = RequestContext(
+                    request_id=request_id,
+                    content_type=headers.get("Content-Type"),
+                    accept=codecs.choose_accept(
+                        headers.get("Accept"), headers.get("Content-Type"), settings.default_accept
+                    ),
+                    headers=headers,
+                    custom_attributes=attributes,
+                    output=choose_output(attributes, settings.default_output),
+                )
+                payload, content_type = pipeline.invoke(body, context)
+            if not (type(content_type) is str and content_type.isascii() and content_type.isprintable()):
+                # What werkzeug does with anything else (or how it refuses it) is its to say.
+                response = Response(payload, status=200, content_type=content_type)
+                response.headers[REQUEST_ID_HEADER] = request_id
+                return response(environ, start_response)
+        except Exception as error:  # answered by Flask's error handlers, as before
+            environ[FAST_PATH_ERROR] = error
+            return flask_wsgi(environ, start_response)
+        # The headers werkzeug's Response(payload, content_type=...) sends, in its order.
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(payload))),
+                                  (REQUEST_ID_HEADER, request_id)])
+        return [payload]
+
+    wsgi.__wrapped__ = flask_wsgi  # type: ignore[attr-defined]  # Flask alone, for tests
+    return wsgi
 
 
 def _request_id() -> str:
