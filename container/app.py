@@ -34,6 +34,8 @@ from .settings import ServingSettings
 log = logging.getLogger("container.app")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+#: Past this much, a refused body is not read to its end and its connection is closed.
+DISCARD_MAX_BYTES = 128 * 1024 * 1024
 #: An error the fast path met, re-raised inside Flask so that Flask's handlers answer it.
 FAST_PATH_ERROR = "byoc.error"
 
@@ -59,7 +61,7 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
             limit = settings.max_payload_bytes
             if limit is not None and (request.content_length or 0) > limit:
                 raise _too_large(settings)
-            body = request.get_data(cache=False)
+            body = _read_body(settings)
             attributes = parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES_HEADER))
             context = RequestContext(
                 request_id=request_id,
@@ -90,6 +92,8 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
         level = logging.ERROR if status >= 500 else logging.WARNING
         log.log(level, "[%s] %s %s -> %d %s: %s", _request_id(), request.method, request.path,
                 status, type(error).__name__, error)
+        if isinstance(error, PayloadTooLarge):
+            _discard_body()
         return _error_response(status, type(error).__name__, str(error))
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -168,6 +172,37 @@ def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSetting
 
     wsgi.__wrapped__ = flask_wsgi  # type: ignore[attr-defined]  # Flask alone, for tests
     return wsgi
+
+
+def _read_body(settings: ServingSettings) -> bytes:
+    """The request body, refusing one over the limit whether or not it has a Content-Length."""
+    limit = settings.max_payload_bytes
+    if limit is None or request.content_length is not None:
+        return request.get_data(cache=False)  # a Content-Length was checked against the limit
+    # A chunked body: werkzeug stops reading at max_content_length without an error, which
+    # answered a 1.2 MB body cut to 1 MB with 200. Read one byte past the limit to tell.
+    body = get_input_stream(request.environ, max_content_length=limit + 1).read()
+    if len(body) > limit:
+        raise _too_large(settings)
+    return body
+
+
+def _discard_body() -> None:
+    """Read and drop what is left of a refused body, so the connection stays usable.
+
+    gunicorn drains at most 64 KB of an unread body and then closes the connection, although
+    the response already said keep-alive: the client's next request on it would fail.
+    """
+    stream = request.environ.get("wsgi.input")
+    left = DISCARD_MAX_BYTES
+    try:
+        while stream is not None and left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except Exception:  # the client went away, or sent a bad chunk: gunicorn closes the connection
+        pass
 
 
 def _request_id() -> str:
