@@ -67,6 +67,24 @@ def build_policy(*, endpoint: str, variant: str, target: float, scale_in_cooldow
     }
 
 
+def scaled_variants(session: AwsSession, endpoint: str) -> dict[str, dict[str, Any]] | None:
+    """{variant: scalable target} for the endpoint's registered variants; None when it cannot be
+    told (no permission to describe them)."""
+    client = session.client("application-autoscaling")
+    prefix = f"endpoint/{endpoint}/variant/"
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        with translate("application-autoscaling:DescribeScalableTargets", session):
+            for page in client.get_paginator("describe_scalable_targets").paginate(
+                    ServiceNamespace=NAMESPACE, ScalableDimension=DIMENSION):
+                for target in page.get("ScalableTargets", []):
+                    if target["ResourceId"].startswith(prefix):
+                        found[target["ResourceId"][len(prefix):]] = target
+    except AwsCommandError:
+        return None
+    return found
+
+
 def check_variant(session: AwsSession, endpoint: str, variant: str) -> dict[str, Any]:
     """Application Auto Scaling does not check that the endpoint exists (moto does not either):
     this does, and that it has the variant."""

@@ -112,6 +112,15 @@ def _image_checks(image: str, instance_type: str, region: str) -> list[str]:
     return [p for p in problems if p]
 
 
+def _check_image_in_ecr(session: Any, image: str) -> None:
+    from . import ecr
+
+    problem, note = ecr.image_problem(session, image)
+    if note:
+        print(f"Note: {note}", file=sys.stderr)
+    preflight.require([problem])
+
+
 def _bucket_for(session: Any, args: argparse.Namespace) -> str:
     """--bucket (checked: exists, same region) or the SDK's default bucket (created if missing)."""
     from . import s3
@@ -215,6 +224,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     with _model_archive(args) as (archive, checked):
         session = _session(args)
+        _check_image_in_ecr(session, args.image)
         plan = endpoints.plan_deploy(
             endpoint=args.endpoint, image=args.image, model_data_url="s3://placeholder/model.tar.gz",
             role=_role(args), instance_type=args.instance_type, instance_count=args.instance_count,
@@ -479,6 +489,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return bucket
 
     # Read-only checks of what the user named first; only then make or fill the default bucket.
+    _check_image_in_ecr(session, args.image)
     for channel, source in channels.items():
         if s3.is_s3(source):
             _check_s3_region(session, source, f"channel {channel}")
@@ -611,6 +622,8 @@ def cmd_transform(args: argparse.Namespace) -> int:
             return bucket
 
         # Read-only checks of what the user named first; only then make or fill the default bucket.
+        if making_model:
+            _check_image_in_ecr(session, args.image)
         if not making_model:
             with translate("sagemaker:DescribeModel", session, not_found=f"model {model_name} does not exist"):
                 session.client("sagemaker").describe_model(ModelName=model_name)

@@ -113,3 +113,38 @@ def registry_tag_exists(registry: str, repository: str, tag: str, timeout: float
         return False if exc.code == 404 else None
     except (urllib.error.URLError, OSError):
         return None
+
+
+def image_problem(session: AwsSession, image: str) -> tuple[str | None, str | None]:
+    """(problem, note) for an ECR image URI in the caller's own account: the repository and the
+    tag or digest must exist there, or SageMaker fails later with "Cannot pull ... image".
+    Images in other accounts, and a caller without ecr:DescribeImages, get a note instead."""
+    from botocore.exceptions import ClientError
+
+    from .preflight import ECR_IMAGE
+
+    match = ECR_IMAGE.fullmatch(image)
+    if not match or not match.group("ref"):
+        return None, None
+    if match.group("account") != session.account():
+        return None, (f"{image} is in account {match.group('account')}: not checked; its repository "
+                      "policy must let SageMaker (and your role) pull it")
+    ref = match.group("ref")
+    image_id = {"imageDigest": ref[1:]} if ref.startswith("@") else {"imageTag": ref[1:]}
+    repository = match.group("repository")
+    try:
+        with translate("ecr:DescribeImages", session):
+            try:
+                session.client("ecr").describe_images(repositoryName=repository, imageIds=[image_id])
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "RepositoryNotFoundException":
+                    return (f"ECR has no repository {repository} in {session.region}: push the image there "
+                            f"with ./build_and_push.sh {repository}"), None
+                if code == "ImageNotFoundException":
+                    return (f"ECR repository {repository} has no image {ref[1:]}: use the URI "
+                            "build_and_push.sh printed last"), None
+                raise
+    except ConfigError as exc:
+        return None, f"image not checked in ECR ({exc.message})"
+    return None, None

@@ -14,7 +14,7 @@ from typing import IO, Any, Mapping
 
 from . import names, waiting
 from .console import STDERR
-from .errors import AwsCommandError, Failed, NotFound, Unsupported
+from .errors import AwsCommandError, Failed, NotFound, PreflightError, Unsupported
 from .session import AwsSession, error_code, error_message, translate
 
 DEFAULT_VARIANT = "AllTraffic"
@@ -87,9 +87,26 @@ def build_create_endpoint(*, name: str, config_name: str,
     return request
 
 
-def build_update_endpoint(*, name: str, config_name: str) -> dict[str, Any]:
-    # Blue/green onto the new config; the variant properties come from the new config.
-    return {"EndpointName": name, "EndpointConfigName": config_name, "RetainAllVariantProperties": False}
+def build_update_endpoint(*, name: str, config_name: str, retain_properties: bool = False) -> dict[str, Any]:
+    """Blue/green onto the new config. The variants' instance count and weight come from the new
+    config, or, with retain_properties (an autoscaled endpoint), stay what they are now."""
+    return {"EndpointName": name, "EndpointConfigName": config_name,
+            "RetainAllVariantProperties": retain_properties}
+
+
+def scaling_problems(previous: Mapping[str, Any], new: Mapping[str, Any], scaled: set[str]) -> list[str]:
+    """What UpdateEndpoint refuses on autoscaled variants: removing one, or changing its instance type."""
+    old_variants = {v["VariantName"]: v for v in previous.get("ProductionVariants") or []}
+    new_variants = {v["VariantName"]: v for v in new.get("ProductionVariants") or []}
+    problems = []
+    for variant in sorted(scaled):
+        if variant not in new_variants:
+            problems.append(f"variant {variant} has autoscaling and the new config drops it")
+        elif variant in old_variants and old_variants[variant].get("InstanceType") != new_variants[variant].get("InstanceType"):
+            problems.append(f"variant {variant} has autoscaling, and UpdateEndpoint cannot change its instance type "
+                            f"({old_variants[variant].get('InstanceType')} -> {new_variants[variant].get('InstanceType')}) "
+                            "while it does")
+    return problems
 
 
 @dataclass
@@ -206,9 +223,22 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
                          hint=f"Remove it with `byoc delete {plan.endpoint}`, then deploy again.")
     previous_config = existing.get("EndpointConfigName") if existing else None
     previous_models: list[str] = []
+    scaled: dict[str, Any] | None = {}
     if previous_config:
+        from . import autoscaling
+
         described = describe_endpoint_config(session, previous_config)
         previous_models = models_of(described) if described else []
+        scaled = autoscaling.scaled_variants(session, plan.endpoint)
+        if scaled is None:
+            print("Note: could not read the endpoint's autoscaling (application-autoscaling:"
+                  "DescribeScalableTargets); an update that changes a scaled variant will be refused by AWS.",
+                  file=out)
+        elif scaled and described:
+            problems = scaling_problems(described, plan.create_config, set(scaled))
+            if problems:
+                raise PreflightError(problems, hint=f"Remove the scaling first (byoc autoscale {plan.endpoint} "
+                                     "--remove), deploy, then set it up again.")
 
     print(f"Creating model {plan.model_name}", file=out)
     with translate("sagemaker:CreateModel", session):
@@ -227,8 +257,12 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
         if existing:
             print(f"Updating endpoint {plan.endpoint}: {previous_config} -> {plan.config_name} "
                   "(blue/green: new instances start before the old ones stop)", file=out)
+            if scaled:
+                print(f"Keeping the instance counts autoscaling set ({', '.join(sorted(scaled))}): "
+                      "RetainAllVariantProperties", file=out)
             with translate("sagemaker:UpdateEndpoint", session):
-                client.update_endpoint(**build_update_endpoint(name=plan.endpoint, config_name=plan.config_name))
+                client.update_endpoint(**build_update_endpoint(name=plan.endpoint, config_name=plan.config_name,
+                                                               retain_properties=bool(scaled)))
         else:
             print(f"Creating endpoint {plan.endpoint}", file=out)
             with translate("sagemaker:CreateEndpoint", session):

@@ -47,6 +47,19 @@ class Aws:
                                          headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request, timeout=10).close()
 
+    def register_image(self, uri: str = IMAGE) -> None:
+        """Put an image manifest for uri into moto's ECR, as a push would (moto cannot take layers)."""
+        repository, _, tag = uri.split("/", 1)[1].partition(":")
+        ecr = self.client("ecr")
+        try:
+            ecr.create_repository(repositoryName=repository)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                               "digest": "sha256:" + "0" * 64}, "layers": []}
+        ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+
     def sagemaker_inventory(self) -> dict[str, list[str]]:
         sm = self.client("sagemaker")
         return {

@@ -71,7 +71,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> "Aws":
-    """boto3 clients on moto, moto reset, and the process environment pointed at it."""
+    """boto3 clients on moto, moto reset, the process environment pointed at it, and IMAGE in its ECR."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
@@ -80,7 +80,9 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> "A
     env = aws_environment(moto_server, tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return Aws(moto_server, env)
+    aws = Aws(moto_server, env)
+    aws.register_image()  # IMAGE, as build_and_push.sh would have pushed it
+    return aws
 
 
 class _Stdin(io.TextIOWrapper):

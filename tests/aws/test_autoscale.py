@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from aws_helpers import IMAGE, ROLE
+from aws_helpers import IMAGE, ROLE, sent
 
 pytestmark = pytest.mark.aws
 
@@ -64,3 +64,19 @@ def test_delete_also_removes_the_endpoints_scaling(aws, byoc, endpoint) -> None:
     assert run.code == 0, run.err
     assert _registered(aws) == ([], [])
     assert aws.sagemaker_inventory() == {"models": [], "configs": [], "endpoints": []}
+
+
+def test_a_redeploy_that_changes_a_scaled_variants_instance_type_is_refused(aws, byoc, endpoint, model_dir,
+                                                                             calls) -> None:
+    assert byoc("autoscale", endpoint, "--max", "2").code == 0
+    before = aws.sagemaker_inventory()
+    run = byoc("deploy", endpoint, "--image", IMAGE, "--model", model_dir, "--role", ROLE,
+               "--instance-type", "ml.c5.xlarge")
+    assert run.code == 2
+    assert "cannot change its instance type (ml.m5.large -> ml.c5.xlarge)" in run.err
+    assert f"byoc autoscale {endpoint} --remove" in run.err
+    assert aws.sagemaker_inventory() == before
+    # the same instance type: allowed, and the counts autoscaling chose are kept
+    run = byoc("deploy", endpoint, "--image", IMAGE, "--model", model_dir, "--role", ROLE)
+    assert run.code == 6  # moto has no UpdateEndpoint; the request is what matters here
+    assert sent(calls, "UpdateEndpoint")[0]["RetainAllVariantProperties"] is True

@@ -93,7 +93,7 @@ def test_build_and_push_end_to_end(moto_server, registry, base_image, repository
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.strip().splitlines()[-1] == f"{registry}/{repository}:v2"
     assert f"ECR repository {repository} exists" in second.stderr
-    assert len(ecr.describe_repositories()["repositories"]) == 1
+    assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]].count(repository) == 1
     assert ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["createdAt"] == repo["createdAt"]
     status, _, body = _registry(registry, f"/v2/{repository}/tags/list")
     assert sorted(json.loads(body)["tags"]) == ["latest", "v1", "v2"]
@@ -170,6 +170,7 @@ def test_the_architecture_check_reads_the_local_image(aws, byoc, model_dir, dock
     """A local amd64 image (the base image, tagged with an ECR URI) deployed to a Graviton type."""
     ecr_uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/byoc-arch-test:{uuid.uuid4().hex[:8]}"
     subprocess.run(["docker", "tag", base_image, ecr_uri], check=True, timeout=60)
+    aws.register_image(ecr_uri)
     try:
         run = byoc("deploy", "graviton", "--image", ecr_uri, "--model", model_dir, "--role", ROLE,
                    "--instance-type", "ml.c7g.large")

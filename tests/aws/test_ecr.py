@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
@@ -24,7 +23,8 @@ def test_ensure_repo_creates_once_with_scan_on_push(aws, byoc) -> None:
     assert "Creating ECR repository" in first.err
     second = byoc("ecr", "ensure-repo", "team/sagemaker-byoc")
     assert second.code == 0 and "exists (scan on push: on)" in second.err
-    (repo,) = aws.client("ecr").describe_repositories()["repositories"]
+    (repo,) = [r for r in aws.client("ecr").describe_repositories()["repositories"]
+               if r["repositoryName"] == "team/sagemaker-byoc"]
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["imageTagMutability"] == "MUTABLE"  # latest moves; the build tag is protected by tag-exists
     assert byoc("ecr", "ensure-repo", "Upper_Case").code == 2
@@ -38,12 +38,7 @@ def test_password_is_the_token_without_the_user(aws, byoc) -> None:
 
 
 def test_tag_exists_asks_ecr_for_ecr_hosts(aws, byoc) -> None:
-    client = aws.client("ecr")
-    client.create_repository(repositoryName="app")
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
-                           "digest": "sha256:" + "0" * 64}, "layers": []}
-    client.put_image(repositoryName="app", imageManifest=json.dumps(manifest), imageTag="v1")
+    aws.register_image(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/app:v1")
     host = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
     assert byoc("ecr", "tag-exists", host, "app", "v1").out.strip() == "yes"
     assert byoc("ecr", "tag-exists", host, "app", "v2").out.strip() == "no"

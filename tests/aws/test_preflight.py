@@ -122,6 +122,20 @@ def test_an_image_in_another_region_or_without_a_tag_is_refused(aws, byoc, model
     _untouched(aws)
 
 
+def test_an_image_that_is_not_in_ecr_is_refused_before_anything_is_made(aws, byoc, model_dir) -> None:
+    run = _deploy(byoc, model_dir, image=IMAGE.replace(":test", ":typo"))
+    assert run.code == 2 and "ECR repository sagemaker-byoc has no image typo" in run.err
+    run = _deploy(byoc, model_dir, image=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/not-pushed:v1")
+    assert run.code == 2 and "ECR has no repository not-pushed in us-east-1" in run.err
+    run = byoc("train", "--image", IMAGE.replace(":test", ":typo"), "--role", ROLE, "--channel", "train=s3://b/t/")
+    assert run.code == 2 and "has no image typo" in run.err
+    _untouched(aws)
+    # another account's image cannot be looked up: a note, not a refusal
+    other = f"999999999999.dkr.ecr.{REGION}.amazonaws.com/shared:v1"
+    run = _deploy(byoc, model_dir, "--no-smoke", image=other)
+    assert run.code == 0 and "is in account 999999999999: not checked" in run.err
+
+
 def test_graviton_types_are_refused_for_training_and_transform(aws, byoc, tmp_path) -> None:
     run = byoc("train", "--image", IMAGE, "--role", ROLE, "--channel", "train=s3://b/t/",
                "--instance-type", "ml.c7g.xlarge")
