@@ -70,6 +70,7 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
                     request.headers.get("Accept"),
                     request.headers.get("Content-Type"),
                     settings.default_accept,
+                    custom=pipeline.custom_output,
                 ),
                 headers=request.headers,
                 custom_attributes=attributes,
@@ -150,7 +151,8 @@ def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSetting
                     request_id=request_id,
                     content_type=headers.get("Content-Type"),
                     accept=codecs.choose_accept(
-                        headers.get("Accept"), headers.get("Content-Type"), settings.default_accept
+                        headers.get("Accept"), headers.get("Content-Type"), settings.default_accept,
+                        custom=pipeline.custom_output,
                     ),
                     headers=headers,
                     custom_attributes=attributes,

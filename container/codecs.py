@@ -44,12 +44,14 @@ def media_type(header: str | None) -> str | None:
     return ALIASES.get(bare, bare) or None
 
 
-def choose_accept(accept: str | None, content_type: str | None, default: str | None) -> str:
+def choose_accept(accept: str | None, content_type: str | None, default: str | None,
+                  *, custom: bool = False) -> str:
     """The response type for an Accept header.
 
     Items are tried by their q-value, then in the order given. With no Accept, or one that
     accepts anything, the answer is `default` (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) when
-    set, else the request's own type when it can be encoded, else JSON.
+    set, else the request's own type when it can be encoded, else JSON. With `custom` (the
+    user's output_fn or transform_fn encodes), any concrete type is theirs to answer.
     """
     fallback = media_type(default) or (
         media_type(content_type) if media_type(content_type) in ENCODABLE else JSON
@@ -72,7 +74,7 @@ def choose_accept(accept: str | None, content_type: str | None, default: str | N
         if quality > 0:
             ranked.append((-quality, position, kind))
     for _, _, kind in sorted(ranked):
-        if kind in ENCODABLE:
+        if kind in ENCODABLE or (custom and "*" not in kind):
             return kind
         if kind in ("*/*", "application/*", "text/*"):
             wildcard = kind.split("/")[0]

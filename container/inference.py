@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import artifacts, codecs, hooks
-from .errors import ByocError, ModelLoadError, PredictionError, RequestError
+from .errors import ByocError, ConfigError, ModelLoadError, PredictionError, RequestError
 from .settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,15 @@ class InferencePipeline:
         self.output_fn = Hook(get("output_fn") or default_output_fn, 2)
         transform = get("transform_fn")
         self.transform_fn = Hook(transform, 4) if transform else None
+        #: The user's code encodes responses, so any Accept type may be theirs to answer.
+        self.custom_output = bool(transform or get("output_fn"))
+        default_accept = codecs.media_type(settings.default_accept)
+        if default_accept and default_accept not in codecs.ENCODABLE and not self.custom_output:
+            raise ConfigError(
+                f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={settings.default_accept!r} is not a type "
+                f"this server encodes ({', '.join(codecs.ENCODABLE)}), and the model package "
+                "has no output_fn to encode it."
+            )
         self.metadata = artifacts.load_metadata(model_dir)
         model_fn = get("model_fn") or default_model_fn
         try:

@@ -248,3 +248,16 @@ def test_every_encodable_type_decodes_back_to_the_same_records(accept: str) -> N
         return  # a JSON response is an object with "predictions", not a list of records
     probabilities = np.array([[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]])
     np.testing.assert_allclose(codecs.decode(codecs.encode(probabilities, accept), accept), probabilities)
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("text/plain", "text/plain"),
+        ("application/x-protobuf;q=0.9, text/csv;q=0.5", "application/x-protobuf"),
+        ("image/*, text/csv;q=0.1", "text/csv"),  # wildcards of other types still fall through
+        ("*/*", "text/csv"),
+    ],
+)
+def test_choose_accept_leaves_any_concrete_type_to_a_custom_output_fn(accept: str, expected: str) -> None:
+    assert codecs.choose_accept(accept, "text/csv", None, custom=True) == expected
