@@ -97,7 +97,7 @@ def decode(body: bytes, content_type: str | None) -> np.ndarray:
             f"Content-Type {content_type!r} is not supported.",
             hint=f"Send one of: {', '.join(DECODABLE)}.",
         )
-    if not body or not body.strip():
+    if not body or body.isspace():  # as `not body.strip()`, without copying a large body
         raise RequestError("The request body is empty.", hint="Send at least one record.")
     if kind == CSV:
         return _decode_csv(body)
@@ -248,6 +248,8 @@ def encode(prediction: Any, accept: str, classes: list[Any] | None = None) -> by
     if array.dtype.kind in "fc" and not np.isfinite(array).all():
         # JSON has no NaN or Infinity; json.dumps would write them anyway, and clients choke.
         array = np.where(np.isfinite(array), array, None) if accept != CSV else array
+    if accept == CSV:
+        return _encode_csv(array)
     values = array.tolist()
     if accept == JSON:
         document: dict[str, Any] = {"predictions": values}
@@ -257,14 +259,20 @@ def encode(prediction: Any, accept: str, classes: list[Any] | None = None) -> by
     if accept == JSONLINES:
         rows = values if isinstance(values, list) else [values]
         return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
-    if accept == CSV:
-        return _encode_csv(array)
     raise NotAcceptable(f"Cannot encode predictions as {accept!r}.")
 
 
 def _encode_csv(array: np.ndarray) -> bytes:
     if array.ndim == 0:
         array = array.reshape(1)
+    # Numbers need no quoting: map str (bool, int) or repr (float) straight over the values,
+    # which writes what _csv_value would, without a Python call per value.
+    text = {"b": str, "i": str, "u": str, "f": repr}.get(array.dtype.kind)
+    if text is not None and array.ndim == 1:
+        values = array.tolist()
+        return ("\n".join(map(text, values)) + "\n").encode() if values else b""
+    if text is not None and array.ndim == 2:
+        return "".join(",".join(map(text, row)) + "\n" for row in array.tolist()).encode()
     if array.ndim == 1:
         return "".join(f"{_csv_value(v)}\n" for v in array.tolist()).encode()
     return "".join(",".join(_csv_value(v) for v in row) + "\n" for row in array.tolist()).encode()

@@ -62,7 +62,8 @@ def count_lines(data: bytes | bytearray, start: int = 0, stop: int | None = None
     stop = len(data) if stop is None else stop
     if stop <= start:
         return 0
-    return data.count(b"\n", start, stop) + (data[stop - 1] != 0x0A)
+    newlines = _csvparse.count_newlines(data, start, stop) if _csvparse else data.count(b"\n", start, stop)
+    return newlines + (data[stop - 1] != 0x0A)
 
 
 def first_width(data: bytes | bytearray, start: int = 0, stop: int | None = None) -> int | None:
@@ -176,7 +177,7 @@ class RowSink:
                     n = stream.readinto(view)
                     if not n:
                         break
-                    total += buffer.count(b"\n", 0, n)
+                    total += _csvparse.count_newlines(buffer, 0, n) if _csvparse else buffer.count(b"\n", 0, n)
                     last = buffer[n - 1:n]
                 total += bool(last) and last != b"\n"
         return total

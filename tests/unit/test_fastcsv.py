@@ -332,3 +332,12 @@ def test_row_sink_counts_plain_files_but_not_gzip(tmp_path: Path) -> None:
     (tmp_path / "c").write_bytes(gzip.compress(b"1\n"))
     assert fastcsv.RowSink.count([tmp_path / "a", tmp_path / "b"], chunk_bytes=2) == 4
     assert fastcsv.RowSink.count([tmp_path / "a", tmp_path / "c"]) is None
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"abc", b"a\nb\nc", b"\n" * 1000 + b"x", bytes(range(256)) * 300])
+def test_count_newlines_matches_bytes_count(data: bytes) -> None:
+    for start, stop in [(0, len(data)), (1, len(data)), (0, len(data) // 2), (len(data) // 3, len(data))]:
+        start = min(start, len(data))
+        assert fastcsv._csvparse.count_newlines(data, start, stop) == data.count(b"\n", start, stop)
+    with pytest.raises(ValueError):
+        fastcsv._csvparse.count_newlines(data, 0, len(data) + 1)
