@@ -1,0 +1,206 @@
+"""`serve` as a process: port, workers, a model that cannot load, SIGTERM, MODEL_SERVER_TIMEOUT."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from byoc import jobdir, local
+
+from contract_helpers import package_env
+
+ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+ROW = b"5.1,3.5,1.4,0.2"
+
+
+def children(pid: int) -> set[int]:
+    """Processes whose parent is pid (gunicorn's workers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def ping(url: str) -> int | None:
+    try:
+        return requests.get(url + "/ping", timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def test_listens_on_sagemaker_bind_to_port(trained_model, tmp_path) -> None:
+    port = local.free_port()
+    base = tmp_path / "bind"
+    shutil.copytree(trained_model, base / "model")
+    server = local.Server(base, port=port)
+    assert server.env["SAGEMAKER_BIND_TO_PORT"] == str(port)
+    with server:
+        assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200
+        assert f"Serving on 127.0.0.1:{port}" in server.log
+        assert f"Listening at: http://127.0.0.1:{port}" in server.log
+
+
+def test_workers_from_model_server_workers_and_a_version_skew_warning(serve, trained_model, tmp_path) -> None:
+    skewed = tmp_path / "skewed"
+    shutil.copytree(trained_model, skewed)
+    metadata = json.loads((skewed / "metadata.json").read_text())
+    metadata["versions"]["scikit-learn"] = "0.24.2"
+    (skewed / "metadata.json").write_text(json.dumps(metadata))
+    server = serve(env={"MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, model_dir=skewed)
+    assert wait_for(lambda: len(children(server.process.pid)) == 3, timeout=15), children(server.process.pid)
+    assert "with 3 worker(s)" in server.log
+    assert "scikit-learn 0.24.2 trained this model" in server.log
+    # the prefixed spelling alone works too
+    other = serve(env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
+    assert wait_for(lambda: len(children(other.process.pid)) == 2, timeout=15)
+
+
+def exits_without_ever_pinging_green(server: local.Server, timeout: float = 60) -> int:
+    """Poll /ping until the process exits; fail if /ping ever answered 200."""
+    deadline = time.monotonic() + timeout
+    while server.process.poll() is None and time.monotonic() < deadline:
+        assert ping(server.url) != 200, server.log
+        time.sleep(0.05)
+    assert server.process.poll() is not None, "serve did not exit"
+    server.stop()
+    return server.process.returncode
+
+
+def test_no_model_exits_non_zero_with_the_reason(serve, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("no model here")
+    server = serve(model_dir=empty, wait=False)
+    assert exits_without_ever_pinging_green(server) != 0
+    assert "Cannot serve" in server.log and "No model file" in server.log and "README.txt" in server.log
+
+
+def test_a_nested_folder_archive_gets_the_tar_hint(serve, trained_model, tmp_path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:  # the classic mistake: tar czf model.tar.gz model/
+        tar.add(trained_model, arcname="model")
+    extracted = jobdir.unpack(archive, tmp_path / "extracted")  # as SageMaker extracts it
+    assert (extracted / "model" / "model.joblib").is_file()
+    server = serve(model_dir=extracted, wait=False)
+    assert exits_without_ever_pinging_green(server) != 0
+    assert "Found model/model.joblib: the archive has a top-level folder" in server.log
+    assert "tar -C MODEL_DIR -czf model.tar.gz ." in server.log
+
+
+def test_a_corrupt_model_exits_non_zero(serve, trained_model, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_model, broken)
+    (broken / "model.joblib").write_bytes(b"truncated")
+    server = serve(model_dir=broken, wait=False)
+    assert exits_without_ever_pinging_green(server) != 0
+    assert "model.joblib" in server.log and "cannot be loaded" in server.log
+
+
+@pytest.mark.parametrize(("env", "text"), [
+    ({"MODEL_SERVER_WORKERS": "lots"}, "MODEL_SERVER_WORKERS='lots' is not a whole number"),
+    ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/html"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='text/html'"),
+])
+def test_bad_settings_exit_non_zero_with_the_reason(serve, env, text) -> None:
+    server = serve(env=env, wait=False)
+    assert exits_without_ever_pinging_green(server) != 0
+    assert "Cannot serve" in server.log and text in server.log
+
+
+def slow_request(url: str, seconds: float, results: list) -> threading.Thread:
+    def run() -> None:
+        try:
+            response = requests.post(url + "/invocations", data=ROW, timeout=30, headers={
+                "Content-Type": "text/csv", "Accept": "application/json", ATTRIBUTES: f"sleep={seconds}"})
+            results.append(response)
+        except requests.RequestException as exc:
+            results.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits_0(serve) -> None:
+    server = serve(env={**package_env("byoc_fx_behave"), "MODEL_SERVER_WORKERS": "1"})
+    results: list = []
+    thread = slow_request(server.url, 2.0, results)
+    assert wait_for(lambda: "BEHAVE:" in server.log, timeout=10), server.log
+    sent = time.monotonic()
+    server.process.terminate()
+    # it stops accepting new connections while the request runs
+    assert wait_for(lambda: ping(server.url) is None, timeout=1.5, interval=0.1)
+    thread.join(15)
+    assert len(results) == 1 and isinstance(results[0], requests.Response), results
+    assert results[0].status_code == 200 and len(results[0].json()["predictions"]) == 1
+    assert server.process.wait(timeout=30) == 0
+    assert time.monotonic() - sent < 10
+    assert not thread.is_alive()
+
+
+def test_sigterm_when_idle_exits_0_promptly(serve) -> None:
+    server = serve(env={"MODEL_SERVER_WORKERS": "2"})
+    with requests.Session() as session:  # an idle keep-alive connection must not hold it up
+        assert session.get(server.url + "/ping", timeout=2).status_code == 200
+        sent = time.monotonic()
+        server.process.terminate()
+        assert server.process.wait(timeout=30) == 0
+    assert time.monotonic() - sent < 5
+
+
+def test_model_server_timeout_restarts_the_stuck_worker_and_keeps_serving(serve) -> None:
+    server = serve(env={**package_env("byoc_fx_behave"), "MODEL_SERVER_WORKERS": "1", "MODEL_SERVER_TIMEOUT": "2"})
+    [worker] = wait_for(lambda: children(server.process.pid), timeout=10)
+    results: list = []
+    started = time.monotonic()
+    thread = slow_request(server.url, 20.0, results)
+    thread.join(15)
+    assert not thread.is_alive(), "the slow request was not cut off"
+    assert time.monotonic() - started < 10
+    assert len(results) == 1
+    assert not (isinstance(results[0], requests.Response) and results[0].status_code == 200)
+    assert wait_for(lambda: ping(server.url) == 200, timeout=15), server.log
+    assert worker not in children(server.process.pid)
+    assert "MODEL_SERVER_TIMEOUT" in server.log
+    response = requests.post(server.url + "/invocations", data=ROW, timeout=10,
+                             headers={"Content-Type": "text/csv", "Accept": "application/json"})
+    assert response.status_code == 200
+    assert server.process.poll() is None  # the master itself never went down
+
+
+def test_connect_within_250_ms_while_a_worker_is_busy(serve) -> None:
+    # SageMaker wants the socket accepted within 250 ms, whatever the model is doing.
+    server = serve(env={**package_env("byoc_fx_behave"), "MODEL_SERVER_WORKERS": "1"})
+    results: list = []
+    thread = slow_request(server.url, 1.0, results)
+    assert wait_for(lambda: "BEHAVE:" in server.log, timeout=10)
+    host, port = server.url.rsplit("//", 1)[1].split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=0.25):
+        assert time.monotonic() - started < 0.25
+    thread.join(10)
+    assert results and results[0].status_code == 200
