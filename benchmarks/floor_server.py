@@ -1,0 +1,39 @@
+"""The floor for the small-request benchmark: `serve`'s exact gunicorn configuration
+(container.server.gunicorn_options, from the same environment) around a bare WSGI callable
+that returns a constant. Whatever /invocations costs above this is the runtime's own cost.
+
+    SAGEMAKER_BIND_TO_PORT=8081 BYOC_BIND_HOST=127.0.0.1 python benchmarks/floor_server.py
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from container.logs import configure_logging  # noqa: E402
+from container.server import GunicornServer, gunicorn_options  # noqa: E402
+from container.settings import ServingSettings  # noqa: E402
+
+BODY = b"1\n"
+HEADERS = [("Content-Type", "text/csv"), ("Content-Length", str(len(BODY)))]
+
+
+def constant(environ: dict, start_response) -> list[bytes]:
+    start_response("200 OK", HEADERS)
+    return [BODY]
+
+
+def main() -> int:
+    configure_logging()
+    settings = ServingSettings.from_env()
+    gc.collect()
+    gc.freeze()  # as serve does
+    GunicornServer(constant, gunicorn_options(settings)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,751 @@
+"""Benchmarks for serving and training: speed and memory against floors measured in the same run.
+
+    .venv/bin/pip install -e '.[bench]'       # matplotlib and pandas (the comparison)
+    apt-get install -y wrk                    # the load generator (Debian/Ubuntu)
+    .venv/bin/python benchmarks/run.py --quick                # a sanity run, about 2 minutes
+    .venv/bin/python benchmarks/run.py                        # the full run, about 15 minutes
+    .venv/bin/python benchmarks/run.py --only serving,memory  # some sections
+
+Sections (issue 5):
+  serving   one-row CSV and JSON /invocations under wrk (keep-alive) at concurrency 1, 8, 32,
+            against the same gunicorn configuration serving a bare WSGI callable (the floor).
+  payloads  6 MB and 50 MB CSV bodies end to end, against decode + predict + encode in this
+            process (the in-process floor); the CSV decoder against pandas.read_csv.
+  startup   `serve` start to the first 200 from /ping and to the first prediction, for a small
+            and a large (~500 MB) model; /ping green after the "Model loaded" log line.
+  memory    total PSS of the server's processes (master + workers) with 1, 2, 4 workers on the
+            large model, after every worker has predicted.
+  training  load time and peak RSS of a ~1 GB CSV channel (several files), each method in its
+            own process, against pandas.read_csv on the same files.
+
+Everything runs on 127.0.0.1; generated data lives in a temporary folder that is removed at the
+end. Results: a table on stdout, benchmarks/results/results.json and one PNG per section. Times
+on a shared machine drift, so the targets are ratios within one run, never across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from byoc.local import free_port, python_env  # noqa: E402
+from container import artifacts, fastcsv  # noqa: E402
+from container.paths import Paths  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+FEATURES = 20
+
+
+@dataclass
+class Config:
+    quick: bool
+    duration: float  # seconds per wrk point
+    concurrency: tuple[int, ...] = (1, 8, 32)
+    rounds: int = 3  # every serving point is measured this many times, interleaved; medians kept
+    payload_mb: tuple[float, ...] = (6, 50)
+    payload_repeats: int = 10
+    big_model_mb: float = 500
+    startup_repeats: int = 3
+    workers: tuple[int, ...] = (1, 2, 4)
+    train_gb: float = 1.0
+    train_files: int = 8
+    train_repeats: int = 2
+
+    @classmethod
+    def make(cls, args: argparse.Namespace) -> "Config":
+        if args.quick:
+            config = cls(quick=True, duration=2, rounds=1, payload_mb=(6, 20), payload_repeats=3, big_model_mb=60,
+                         startup_repeats=1, train_gb=0.1, train_files=4, train_repeats=1)
+        else:
+            config = cls(quick=False, duration=5, payload_repeats=20)
+        if args.duration:
+            config.duration = args.duration
+        if args.big_model_mb:
+            config.big_model_mb = args.big_model_mb
+        if args.train_gb:
+            config.train_gb = args.train_gb
+        return config
+
+
+@dataclass
+class Report:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, section: str, case: str, value: float, unit: str, *, reference: float | None = None,
+            reference_name: str = "", target: str = "", met: bool | None = None) -> None:
+        self.rows.append({
+            "section": section, "case": case, "value": value, "unit": unit, "reference": reference,
+            "reference_name": reference_name,
+            "ratio": (value / reference) if reference else None, "target": target, "met": met,
+        })
+
+
+# -- data and models ---------------------------------------------------------------------------
+
+
+def csv_rows(array: np.ndarray, label: np.ndarray | None = None) -> bytes:
+    """Rows as pandas' to_csv writes floats (shortest repr, up to 17 digits), no header."""
+    lines = []
+    for i, row in enumerate(array.tolist()):
+        values = ",".join(map(repr, row))
+        lines.append(f"{int(label[i])},{values}" if label is not None else values)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def csv_payload(size_mb: float, seed: int = 1) -> bytes:
+    """About size_mb of feature rows: a distinct 2 MB block repeated (parsing cost is the same)."""
+    rng = np.random.default_rng(seed)
+    block = csv_rows(rng.standard_normal((5000, FEATURES)))
+    target = int(size_mb * 1024 * 1024)
+    body = block * (target // len(block) + 1)
+    cut = body.rfind(b"\n", 0, target) + 1
+    return body[:cut]
+
+
+def one_row() -> bytes:
+    return csv_payload(0.5).split(b"\n", 1)[0] + b"\n"
+
+
+def save_model(base: Path, estimator: Any) -> Paths:
+    paths = Paths(base)
+    artifacts.save(paths.model_dir, estimator, {"estimator": type(estimator).__name__, "task": "classification"})
+    return paths
+
+
+def small_model(base: Path) -> Paths:
+    """Logistic regression: predict() is a few microseconds, so the server is what is measured."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5000, FEATURES))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return save_model(base, LogisticRegression().fit(X, y))
+
+
+def big_model(base: Path, size_mb: float) -> tuple[Paths, int]:
+    """k-nearest neighbours (brute force) holding size_mb of float64 training rows: an estimator
+    whose memory is one big array, as a large forest's is many; predict() reads all of it."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rows = int(size_mb * 1024 * 1024 / 8 / FEATURES)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, FEATURES))
+    y = (X[:, 0] > 0).astype(np.int8)
+    model = KNeighborsClassifier(n_neighbors=5, algorithm="brute").fit(X, y)
+    paths = save_model(base, model)
+    del model, X, y
+    return paths, (paths.model_dir / artifacts.MODEL_FILE).stat().st_size
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+class Process:
+    """`serve` (or the floor) on 127.0.0.1, its log lines stamped with time.monotonic()."""
+
+    def __init__(self, base: Path, command: list[str] | None = None, **env: str) -> None:
+        self.port = free_port()
+        environment = python_env(base, {"SAGEMAKER_BIND_TO_PORT": str(self.port),
+                                        "BYOC_BIND_HOST": "127.0.0.1", **env})
+        self.command = command or [sys.executable, "-m", "container.server"]
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(self.command, env=environment, cwd=ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.lines: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append((time.monotonic(), line))
+
+    @property
+    def log(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+    def line_time(self, pattern: str) -> tuple[float, str] | None:
+        for stamp, line in self.lines:
+            if re.search(pattern, line):
+                return stamp, line
+        return None
+
+    def wait_ping(self, timeout: float = 120, interval: float = 0.01) -> float:
+        """Monotonic time of the first 200 from /ping."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.command} exited {self.process.returncode}:\n{self.log}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/ping")
+                if connection.getresponse().status == 200:
+                    connection.close()
+                    return time.monotonic()
+                connection.close()
+            except OSError:
+                pass
+            time.sleep(interval)
+        raise TimeoutError(f"no 200 from /ping within {timeout} s:\n{self.log}")
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        found = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            found += [int(p) for p in children.read_text().split()]
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> "Process":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def post(port: int, body: bytes, content_type: str = "text/csv", accept: str = "text/csv",
+         connection: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request("POST", "/invocations", body=body,
+                       headers={"Content-Type": content_type, "Accept": accept})
+    response = connection.getresponse()
+    data = response.read()
+    if own:
+        connection.close()
+    return response.status, data
+
+
+# -- wrk -------------------------------------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def need_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu; brew install wrk on macOS)")
+    return path
+
+
+def wrk(port: int, body_file: Path, content_type: str, connections: int, duration: float,
+        scratch: Path) -> dict[str, float]:
+    script = scratch / f"post-{content_type.replace('/', '_')}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f'local f = io.open("{body_file}", "rb")\n'
+        "wrk.body = f:read(\"*a\")\n"
+        "f:close()\n"
+        f'wrk.headers["Content-Type"] = "{content_type}"\n'
+        f'wrk.headers["Accept"] = "{content_type}"\n'
+    )
+    command = [need_wrk(), "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
+               "-s", str(script), f"http://127.0.0.1:{port}/invocations"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.M))
+
+    def ms(text: str) -> float:
+        number, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+        return float(number) * UNITS[unit]
+
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": ms(latency["50"]),
+        "p99_ms": ms(latency["99"]),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "errors": errors,
+    }
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+def cpu_seconds(process: Process) -> float:
+    """User + system CPU of the server's processes so far."""
+    total = 0
+    for pid in process.pids():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def bench_serving(config: Config, scratch: Path, report: Report) -> None:
+    from benchmarks.noop_model import ConstantModel
+
+    need_wrk()
+    paths = small_model(scratch / "small")
+    noop = save_model(scratch / "noop", ConstantModel(FEATURES))
+    rng = np.random.default_rng(5)
+    row = rng.standard_normal(FEATURES)
+    bodies = {
+        "text/csv": scratch / "row.csv",
+        "application/json": scratch / "row.json",
+    }
+    bodies["text/csv"].write_text(",".join(map(repr, row.tolist())) + "\n")
+    bodies["application/json"].write_text(json.dumps([row.tolist()]))
+    floor_command = [sys.executable, str(ROOT / "benchmarks" / "floor_server.py")]
+    results: list[dict[str, Any]] = []
+    with Process(paths.base) as serve, Process(paths.base, floor_command) as floor, Process(noop.base) as bare:
+        for process in (serve, floor, bare):
+            process.wait_ping()
+        for kind, body in bodies.items():  # the answers are right before anything is timed
+            status, answer = post(serve.port, body.read_bytes(), kind, kind)
+            assert status == 200, answer
+        for target in (floor, serve, bare):  # warm up: first requests, lazy imports, caches
+            wrk(target.port, bodies["text/csv"], "text/csv", 8, 1, scratch)
+        rounds: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for round_ in range(config.rounds):
+            for connections in config.concurrency:
+                # Interleaved, so that drift on a shared machine hits the floor and the server alike.
+                runs = [("floor", floor, "text/csv"), ("csv", serve, "text/csv"),
+                        ("json", serve, "application/json"), ("csv-noop", bare, "text/csv")]
+                for name, target, kind in runs:
+                    cpu = cpu_seconds(target)
+                    result = wrk(target.port, bodies[kind], kind, connections, config.duration, scratch)
+                    result["server_cpu_us"] = (cpu_seconds(target) - cpu) / max(1, result["requests"]) * 1e6
+                    rounds.setdefault((name, connections), []).append(result)
+                    print(f"  serving round {round_ + 1} {name:8} c={connections:<3} {result['rps']:8.0f} rps  "
+                          f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  server CPU "
+                          f"{result['server_cpu_us']:.0f} us/request  errors {result['errors']}", flush=True)
+        for (name, connections), runs_ in rounds.items():
+            point: dict[str, Any] = {key: statistics.median(r[key] for r in runs_)
+                                     for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us")}
+            point.update(case=name, connections=connections, errors=sum(r["errors"] for r in runs_),
+                         requests=sum(r["requests"] for r in runs_), rounds=runs_)
+            results.append(point)
+        workers = len(serve.pids()) - 1
+    report.data["serving"] = {"workers": workers, "points": results}
+    by = {(r["case"], r["connections"]): r for r in results}
+    for connections in config.concurrency:
+        floor_point = by[("floor", connections)]
+        for name in ("floor", "csv", "json", "csv-noop"):
+            point = by[(name, connections)]
+            if connections == 8:
+                report.add("serving", f"{name} c=8 server CPU per request", point["server_cpu_us"], "us",
+                           reference=floor_point["server_cpu_us"] if name != "floor" else None,
+                           reference_name="floor")
+        report.add("serving", f"floor c={connections}", floor_point["rps"], "rps")
+        report.add("serving", f"floor c={connections} p99", floor_point["p99_ms"], "ms")
+        for name in ("csv", "json", "csv-noop"):
+            point = by[(name, connections)]
+            gate = connections == 8 and name != "csv-noop"
+            report.add("serving", f"{name} c={connections} rps", point["rps"], "rps",
+                       reference=floor_point["rps"], reference_name="floor rps",
+                       target=">= 0.6x floor" if gate else "",
+                       met=point["rps"] >= 0.6 * floor_point["rps"] if gate else None)
+            report.add("serving", f"{name} c={connections} p99", point["p99_ms"], "ms",
+                       reference=floor_point["p99_ms"], reference_name="floor p99",
+                       target="<= 2x floor" if gate else "",
+                       met=point["p99_ms"] <= 2 * floor_point["p99_ms"] if gate else None)
+            if point["errors"]:
+                report.add("serving", f"{name} c={connections} errors", point["errors"], "count",
+                           target="0", met=False)
+
+
+def bench_payloads(config: Config, scratch: Path, report: Report) -> None:
+    import pandas as pd
+
+    from container import codecs
+    from container.inference import InferencePipeline, RequestContext
+    from container.settings import ServingSettings
+
+    paths = small_model(scratch / "small")
+    limit = str(int(max(config.payload_mb)) + 10)
+    results = []
+    os.environ["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = limit
+    os.environ["SAGEMAKER_BASE_DIR"] = str(paths.base)
+    pipeline = InferencePipeline(paths.model_dir, ServingSettings.from_env())
+    with Process(paths.base, SAGEMAKER_MAX_PAYLOAD_IN_MB=limit) as serve:
+        serve.wait_ping()
+        connection = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=600)
+        for size in config.payload_mb:
+            body = csv_payload(size)
+            repeats = config.payload_repeats if size < 20 else max(3, config.payload_repeats // 2)
+            # Medians of interleaved repeats; the minimums (least disturbed by other load) go
+            # to results.json too.
+            status, answer = post(serve.port, body, connection=connection)
+            assert status == 200, answer[:300]
+            context = RequestContext(request_id="bench", content_type="text/csv", accept="text/csv")
+            expected = pipeline.invoke(body, context)[0]
+            assert answer == expected, "the server's answer differs from the in-process one"
+            e2e, floor, decode, pandas_times = [], [], [], []
+            for _ in range(repeats):  # interleaved for the same reason as above
+                start = time.perf_counter()
+                post(serve.port, body, connection=connection)
+                e2e.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                pipeline.invoke(body, context)
+                floor.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                codecs.decode(body, "text/csv")
+                decode.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                pd.read_csv(__import__("io").BytesIO(body), header=None, dtype=np.float64).to_numpy()
+                pandas_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            np.loadtxt(__import__("io").BytesIO(body), delimiter=",", ndmin=2)
+            loadtxt = time.perf_counter() - start
+            point = {
+                "size_mb": len(body) / 1024 / 1024, "rows": body.count(b"\n"), "repeats": repeats,
+                "e2e_s": statistics.median(e2e), "floor_s": statistics.median(floor),
+                "decode_s": statistics.median(decode), "pandas_s": statistics.median(pandas_times),
+                "loadtxt_s": loadtxt,
+                "e2e_min_s": min(e2e), "floor_min_s": min(floor), "decode_min_s": min(decode),
+                "pandas_min_s": min(pandas_times),
+            }
+            results.append(point)
+            print(f"  payload {point['size_mb']:.0f} MB: e2e {point['e2e_s'] * 1e3:.0f} ms, in-process "
+                  f"{point['floor_s'] * 1e3:.0f} ms, decode {point['decode_s'] * 1e3:.0f} ms, pandas "
+                  f"{point['pandas_s'] * 1e3:.0f} ms, loadtxt {loadtxt * 1e3:.0f} ms", flush=True)
+        connection.close()
+    del os.environ["SAGEMAKER_MAX_PAYLOAD_IN_MB"], os.environ["SAGEMAKER_BASE_DIR"]
+    report.data["payloads"] = {"c_parser": fastcsv.enabled(), "points": results}
+    for point in results:
+        size = f"{point['size_mb']:.0f} MB"
+        report.add("payloads", f"{size} end to end", point["e2e_s"] * 1e3, "ms",
+                   reference=point["floor_s"] * 1e3, reference_name="in-process",
+                   target="<= 1.25x in-process", met=point["e2e_s"] <= 1.25 * point["floor_s"])
+        report.add("payloads", f"{size} CSV decode", point["decode_s"] * 1e3, "ms",
+                   reference=point["pandas_s"] * 1e3, reference_name="pandas.read_csv",
+                   target="<= 1x pandas", met=point["decode_s"] <= point["pandas_s"])
+        report.add("payloads", f"{size} numpy.loadtxt (old decoder)", point["loadtxt_s"] * 1e3, "ms",
+                   reference=point["pandas_s"] * 1e3, reference_name="pandas.read_csv")
+
+
+def start_once(paths: Paths, body: bytes, **env: str) -> dict[str, float]:
+    with Process(paths.base, **env) as serve:
+        ping = serve.wait_ping(interval=0.005)
+        status, answer = post(serve.port, body)
+        predicted = time.monotonic()
+        assert status == 200, answer
+        loaded = serve.line_time(r"Model loaded from")
+        assert loaded is not None, serve.log
+        seconds = float(re.search(r" in ([\d.]+) s", loaded[1]).group(1))  # type: ignore[union-attr]
+        return {
+            "ping_s": ping - serve.started,
+            "first_prediction_s": predicted - serve.started,
+            "model_load_s": seconds,
+            "loaded_line_s": loaded[0] - serve.started,
+            "ping_after_load_s": ping - loaded[0],
+        }
+
+
+def bench_startup(config: Config, scratch: Path, report: Report, big: tuple[Paths, int]) -> None:
+    body = one_row()
+    small = small_model(scratch / "small")
+    models = {"small": (small, (small.model_dir / artifacts.MODEL_FILE).stat().st_size), "large": big}
+    results = []
+    for name, (paths, size) in models.items():
+        runs = [start_once(paths, body) for _ in range(config.startup_repeats)]
+        point = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        point.update(model=name, model_mb=size / 1024 / 1024, repeats=len(runs))
+        results.append(point)
+        print(f"  startup {name} ({point['model_mb']:.0f} MB): /ping {point['ping_s']:.2f} s, first prediction "
+              f"{point['first_prediction_s']:.2f} s, model load {point['model_load_s']:.2f} s, /ping after "
+              f"load {point['ping_after_load_s']:.2f} s", flush=True)
+    report.data["startup"] = results
+    for point in results:
+        label = f"{point['model']} model ({point['model_mb']:.0f} MB)"
+        report.add("startup", f"{label}: start to /ping 200", point["ping_s"], "s")
+        report.add("startup", f"{label}: start to first prediction", point["first_prediction_s"], "s")
+        report.add("startup", f"{label}: model loading (log)", point["model_load_s"], "s")
+        report.add("startup", f"{label}: /ping 200 after model loaded", point["ping_after_load_s"], "s",
+                   target="<= 1 s", met=point["ping_after_load_s"] <= 1.0)
+
+
+def smaps(pid: int) -> dict[str, int]:
+    found = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, value = line.split(":", 1)
+        found[key] = int(value.split()[0])  # kB
+    return found
+
+
+def bench_memory(config: Config, scratch: Path, report: Report, big: tuple[Paths, int]) -> None:
+    paths, size = big
+    body = one_row()
+    results = []
+    for workers in config.workers:
+        with Process(paths.base, MODEL_SERVER_WORKERS=str(workers)) as serve:
+            serve.wait_ping()
+            deadline = time.monotonic() + 60
+            while len(serve.pids()) < workers + 1 and time.monotonic() < deadline:
+                time.sleep(0.05)  # /ping is green with the first worker; wait for them all
+            # Every worker must have predicted (read the whole model) before memory is read.
+            pids = serve.pids()[1:]
+            touched: set[int] = set()
+            rounds = 0
+            while len(touched) < len(pids) and rounds < 20:
+                with ThreadPoolExecutor(workers * 2) as pool:
+                    statuses = list(pool.map(lambda _: post(serve.port, body)[0], range(workers * 4)))
+                assert set(statuses) == {200}, statuses
+                touched = {pid for pid in pids if smaps(pid)["Rss"] * 1024 > 0.9 * size}
+                rounds += 1
+            per_process = {pid: smaps(pid) for pid in serve.pids()}
+        point = {
+            "workers": workers,
+            "workers_that_read_the_model": len(touched),
+            "pss_mb": sum(p["Pss"] for p in per_process.values()) / 1024,
+            "rss_mb": sum(p["Rss"] for p in per_process.values()) / 1024,
+            "pss_anon_mb": sum(p.get("Pss_Anon", 0) for p in per_process.values()) / 1024,
+            "pss_file_mb": sum(p.get("Pss_File", 0) for p in per_process.values()) / 1024,
+            "model_mb": size / 1024 / 1024,
+        }
+        results.append(point)
+        print(f"  memory {workers} worker(s): PSS {point['pss_mb']:.0f} MB (anon {point['pss_anon_mb']:.0f}, "
+              f"file {point['pss_file_mb']:.0f}), RSS sum {point['rss_mb']:.0f} MB, model "
+              f"{point['model_mb']:.0f} MB; {len(touched)}/{len(pids)} workers read the model", flush=True)
+    report.data["memory"] = results
+    one = next(p for p in results if p["workers"] == 1)
+    for point in results:
+        gate = point["workers"] == 4
+        report.add("memory", f"PSS, {point['workers']} worker(s)", point["pss_mb"], "MB",
+                   reference=one["pss_mb"], reference_name="PSS 1 worker",
+                   target="<= 1.3x 1 worker" if gate else "", met=point["pss_mb"] <= 1.3 * one["pss_mb"] if gate else None)
+    report.add("memory", "model file", one["model_mb"], "MB")
+
+
+def write_channel(folder: Path, gigabytes: float, files: int) -> int:
+    """files CSV files (label, then features) adding up to about `gigabytes`."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(9)
+    block = csv_rows(rng.standard_normal((40000, FEATURES)), label=rng.integers(0, 2, 40000))
+    per_file = int(gigabytes * 1e9 / files)
+    written = 0
+    for index in range(files):
+        repeats = max(1, per_file // len(block))
+        with open(folder / f"part-{index:05d}.csv", "wb") as stream:
+            for _ in range(repeats):
+                stream.write(block)
+        written += repeats * len(block)
+    return written
+
+
+def bench_training(config: Config, scratch: Path, report: Report) -> None:
+    base = scratch / "job"
+    channel = Paths(base).channel_dir("train")
+    size = write_channel(channel, config.train_gb, config.train_files)
+    print(f"  training channel: {size / 1e9:.2f} GB in {config.train_files} files", flush=True)
+    methods = ["byoc", "pandas", "numpy"]
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for _ in range(config.train_repeats):
+        for method in methods:
+            if method == "numpy" and runs["numpy"]:
+                continue  # the old path is slow; once is enough for the comparison
+            out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "load_child.py"), method, str(channel)],
+                                 capture_output=True, text=True, cwd=ROOT)
+            if out.returncode != 0:
+                raise RuntimeError(f"{method} load failed:\n{out.stderr}")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            runs[method].append(result)
+            print(f"  training {method:6}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_kb'] / 1024:.0f} MB "
+                  f"(before {result['rss_before_kb'] / 1024:.0f} MB), array {result['array_bytes'] / 2**20:.0f} MB",
+                  flush=True)
+    best = {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
+    report.data["training"] = {"csv_bytes": size, "files": config.train_files, "methods": best}
+    array_mb = best["byoc"]["array_bytes"] / 2**20
+    report.add("training", f"CSV channel ({size / 1e9:.2f} GB, {config.train_files} files) as float64", array_mb, "MB")
+    for method in methods:
+        point = best[method]
+        name = {"byoc": "runtime loader", "pandas": "pandas.read_csv + concat", "numpy": "numpy.loadtxt (old loader)"}[method]
+        gate = method == "byoc"
+        report.add("training", f"{name}: load time", point["seconds"], "s",
+                   reference=best["pandas"]["seconds"], reference_name="pandas",
+                   target="<= 1x pandas" if gate else "", met=point["seconds"] <= best["pandas"]["seconds"] if gate else None)
+        report.add("training", f"{name}: peak RSS", point["peak_rss_kb"] / 1024, "MB",
+                   reference=array_mb, reference_name="float64 array",
+                   target="<= 1.5x array" if gate else "",
+                   met=point["peak_rss_kb"] / 1024 <= 1.5 * array_mb if gate else None)
+        report.add("training", f"{name}: peak RSS above the interpreter's", (point["peak_rss_kb"] - point["rss_before_kb"]) / 1024,
+                   "MB", reference=array_mb, reference_name="float64 array")
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def table(report: Report) -> str:
+    lines = [f"{'section':9} {'case':56} {'value':>10} {'unit':5} {'reference':>18} {'ratio':>6}  target"]
+    for row in report.rows:
+        reference = f"{row['reference']:.4g} {row['reference_name']}" if row["reference"] else ""
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        verdict = "" if row["met"] is None else ("MET" if row["met"] else "MISSED")
+        target = f"{row['target']} {verdict}".strip()
+        lines.append(f"{row['section']:9} {row['case']:56} {row['value']:10.4g} {row['unit']:5} "
+                     f"{reference[:18]:>18} {ratio:>6}  {target}")
+    return "\n".join(lines)
+
+
+def plots(report: Report, folder: Path) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no plots", file=sys.stderr)
+        return []
+    written = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        path = folder / name
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    if "serving" in report.data:
+        points = report.data["serving"]["points"]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        cases = ["floor", "csv", "json", "csv-noop"]
+        levels = sorted({p["connections"] for p in points})
+        width = 0.2
+        for i, case in enumerate(cases):
+            series = [next(p for p in points if p["case"] == case and p["connections"] == c) for c in levels]
+            xs = [x + (i - 1.5) * width for x in range(len(levels))]
+            axes[0].bar(xs, [p["rps"] for p in series], width, label=case)
+            axes[1].bar(xs, [p["p99_ms"] for p in series], width, label=case)
+        for ax, title in zip(axes, ("requests per second", "p99 latency (ms)")):
+            ax.set_xticks(range(len(levels)), [f"c={c}" for c in levels])
+            ax.set_title(title)
+            ax.legend()
+        fig.suptitle("one-row /invocations vs a bare WSGI floor (same gunicorn config)")
+        save(fig, "serving.png")
+    if "payloads" in report.data:
+        points = report.data["payloads"]["points"]
+        fig, ax = plt.subplots(figsize=(9, 4))
+        labels = ["end to end (HTTP)", "in-process floor", "CSV decode", "pandas.read_csv", "numpy.loadtxt"]
+        keys = ["e2e_s", "floor_s", "decode_s", "pandas_s", "loadtxt_s"]
+        width = 0.8 / len(keys)
+        for i, (label, key) in enumerate(zip(labels, keys)):
+            ax.bar([x + (i - 2) * width for x in range(len(points))], [p[key] * 1e3 for p in points], width, label=label)
+        ax.set_xticks(range(len(points)), [f"{p['size_mb']:.0f} MB CSV" for p in points])
+        ax.set_ylabel("ms (median)")
+        ax.legend()
+        ax.set_title("large CSV payloads")
+        save(fig, "payloads.png")
+    if "startup" in report.data:
+        points = report.data["startup"]
+        fig, ax = plt.subplots(figsize=(8, 4))
+        keys = [("model_load_s", "model loading"), ("ping_s", "start to /ping 200"),
+                ("first_prediction_s", "start to first prediction")]
+        width = 0.25
+        for i, (key, label) in enumerate(keys):
+            ax.bar([x + (i - 1) * width for x in range(len(points))], [p[key] for p in points], width, label=label)
+        ax.set_xticks(range(len(points)), [f"{p['model']} ({p['model_mb']:.0f} MB)" for p in points])
+        ax.set_ylabel("seconds")
+        ax.legend()
+        ax.set_title("serve start-up")
+        save(fig, "startup.png")
+    if "memory" in report.data:
+        points = report.data["memory"]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot([p["workers"] for p in points], [p["pss_mb"] for p in points], "o-", label="total PSS")
+        ax.plot([p["workers"] for p in points], [p["rss_mb"] for p in points], "s--", label="sum of RSS")
+        ax.axhline(points[0]["model_mb"], color="grey", linestyle=":", label="model file")
+        ax.set_xlabel("workers")
+        ax.set_ylabel("MB")
+        ax.set_xticks([p["workers"] for p in points])
+        ax.legend()
+        ax.set_title("server memory on the large model")
+        save(fig, "memory.png")
+    if "training" in report.data:
+        methods = report.data["training"]["methods"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        names = list(methods)
+        axes[0].bar(names, [methods[m]["seconds"] for m in names])
+        axes[0].set_title("load time (s)")
+        axes[1].bar(names, [methods[m]["peak_rss_kb"] / 1024 for m in names])
+        axes[1].axhline(methods["byoc"]["array_bytes"] / 2**20, color="grey", linestyle=":", label="float64 array")
+        axes[1].axhline(1.5 * methods["byoc"]["array_bytes"] / 2**20, color="red", linestyle=":", label="1.5x array")
+        axes[1].legend()
+        axes[1].set_title("peak RSS (MB)")
+        fig.suptitle(f"training input: {report.data['training']['csv_bytes'] / 1e9:.2f} GB CSV channel")
+        save(fig, "training.png")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and short runs: a sanity check")
+    parser.add_argument("--only", default="serving,payloads,startup,memory,training",
+                        help="comma-separated sections (default: all)")
+    parser.add_argument("--duration", type=float, help="seconds per wrk run (default 5, 3 rounds; quick 2, 1 round)")
+    parser.add_argument("--big-model-mb", type=float, help="size of the large model (default 500; quick 60)")
+    parser.add_argument("--train-gb", type=float, help="size of the training channel (default 1; quick 0.1)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where results.json and the PNGs go")
+    parser.add_argument("--tmp", type=Path, help="parent folder for the generated data (default: system temp)")
+    args = parser.parse_args(argv)
+    config = Config.make(args)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - {"serving", "payloads", "startup", "memory", "training"}
+    if unknown:
+        parser.error(f"unknown section(s): {sorted(unknown)}")
+    if "serving" in sections:
+        need_wrk()
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = Report()
+    report.data["machine"] = {
+        "cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+        "platform": platform.platform(), "c_parser": fastcsv.enabled(), "load_average": os.getloadavg(),
+    }
+    report.data["config"] = {k: v for k, v in vars(config).items()}
+    scratch = Path(tempfile.mkdtemp(prefix="byoc-bench-", dir=args.tmp))
+    started = time.monotonic()
+    try:
+        big = None
+        for section in sections:
+            print(f"== {section}", flush=True)
+            if section in ("startup", "memory") and big is None:
+                big = big_model(scratch / "large", config.big_model_mb)
+            runner: Callable[..., None] = globals()[f"bench_{section}"]
+            if section in ("startup", "memory"):
+                runner(config, scratch, report, big)
+            else:
+                runner(config, scratch, report)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report.data["seconds"] = time.monotonic() - started
+    report.data["rows"] = report.rows
+    (args.out / "results.json").write_text(json.dumps(report.data, indent=2, default=str) + "\n")
+    written = plots(report, args.out)
+    print()
+    print(table(report))
+    print(f"\nwrote {args.out / 'results.json'}" + "".join(f", {p.name}" for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
