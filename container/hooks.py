@@ -12,6 +12,8 @@ import importlib.util
 import os
 from types import ModuleType
 
+from .errors import ConfigError
+
 MODEL_PACKAGE_ENV = "BYOC_MODEL_PACKAGE"
 DEFAULT_MODEL_PACKAGE = "model"
 
@@ -26,6 +28,11 @@ def import_optional(module: str) -> ModuleType | None:
     try:
         spec = importlib.util.find_spec(name)
     except ModuleNotFoundError:  # the package itself is missing
+        if os.environ.get(MODEL_PACKAGE_ENV):  # named on purpose: a typo must not mean "defaults"
+            raise ConfigError(
+                f"{MODEL_PACKAGE_ENV}={package_name()!r}, but no such package can be imported.",
+                hint="Check the name, and that the package is installed or on PYTHONPATH.",
+            ) from None
         return None
     if spec is None:
         return None

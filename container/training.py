@@ -54,7 +54,8 @@ def run(paths: Paths) -> int:
         log.error("Training failed with an unexpected error:\n%s", traceback.format_exc())
         _write_failure(
             paths,
-            f"{type(exc).__name__}: {exc}. This is an unexpected error; the job's log has the traceback.",
+            f"{type(exc).__name__}: {str(exc).rstrip('.')}. This is an unexpected error; the job's log "
+            "has the traceback.",
         )
         return exit_code(exc)
     log.info("Training finished in %.1f s.", time.monotonic() - started)
@@ -92,6 +93,11 @@ def train(paths: Paths) -> None:
             return
 
     module = hooks.import_optional("train")
+    if module is None:
+        raise ConfigError(
+            f"The model package has no {hooks.package_name()}.train module.",
+            hint="It must define ESTIMATORS and ESTIMATOR; see model/train.py.",
+        )
     registry = getattr(module, "ESTIMATORS", None)
     default = getattr(module, "ESTIMATOR", None)
     if not registry or not default:
@@ -118,6 +124,8 @@ def train(paths: Paths) -> None:
     log.info("Read the data in %.2f s.", time.monotonic() - t0)
 
     task = built.task
+    for name, ds in data.items():
+        _check_labels(name, ds.y, task, built.name)
     if task == "classification":
         for ds in data.values():
             ds.y = _as_labels(ds.y)
@@ -148,6 +156,27 @@ def train(paths: Paths) -> None:
         metadata["classes"] = np.asarray(classes).tolist()
     written = artifacts.save(paths.model_dir, built.estimator, metadata)
     log.info("Model written: %s", ", ".join(str(p) for p in written))
+
+
+def _check_labels(channel: str, y: np.ndarray, task: str, estimator_name: str) -> None:
+    """Missing labels, or a classifier given continuous ones: say so, rather than let fit() fail."""
+    missing = np.flatnonzero(~np.isfinite(y))
+    if missing.size:
+        raise DataError(
+            f"Channel '{channel}' has {missing.size} row(s) whose label (the first column) is "
+            f"missing or infinite; the first is row {missing[0] + 1} of the channel.",
+            hint="Every row needs its label in the first column.",
+        )
+    if task == "classification":
+        fractional = np.flatnonzero(y != np.round(y))
+        if fractional.size:
+            raise DataError(
+                f"Channel '{channel}': estimator '{estimator_name}' is a classifier, but labels "
+                f"(the first column) are not whole numbers, e.g. {y[fractional[0]]:g} in row "
+                f"{fractional[0] + 1}.",
+                hint="For a numeric target use a regressor (estimator=random_forest_regressor, "
+                "for example); for classes, write them as integers 0, 1, 2...",
+            )
 
 
 def _as_labels(y: np.ndarray) -> np.ndarray:

@@ -124,6 +124,8 @@ def test_a_corrupt_model_exits_non_zero(serve, trained_model, tmp_path) -> None:
 @pytest.mark.parametrize(("env", "text"), [
     ({"MODEL_SERVER_WORKERS": "lots"}, "MODEL_SERVER_WORKERS='lots' is not a whole number"),
     ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/html"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='text/html'"),
+    # a typo in the package name must not silently serve with the default hooks
+    (package_env("byoc_fx_no_such_package"), "BYOC_MODEL_PACKAGE='byoc_fx_no_such_package', but no such package"),
 ])
 def test_bad_settings_exit_non_zero_with_the_reason(serve, env, text) -> None:
     server = serve(env=env, wait=False)

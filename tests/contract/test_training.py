@@ -220,6 +220,19 @@ def one_column(make_job, tmp_path, rows):
     return make_job({"train": tmp_path / "d"}, FAST)
 
 
+def continuous_labels_for_a_classifier(make_job, tmp_path, rows):
+    labels = rows.copy()
+    labels[7, 0] = 0.5
+    write_csv(tmp_path / "d" / "a.csv", csv_text(labels))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def missing_labels(make_job, tmp_path, rows):
+    write_csv(tmp_path / "t" / "a.csv", csv_text(rows))
+    write_csv(tmp_path / "v" / "a.csv", csv_text(rows[:3]) + "nan,5.1,3.5,1.4,0.2\n")
+    return make_job({"train": tmp_path / "t", "validation": tmp_path / "v"}, FAST)
+
+
 def unknown_estimator(make_job, tmp_path, rows):
     write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
     return make_job({"train": tmp_path / "d"}, {"estimator": "xgboost"})
@@ -287,6 +300,8 @@ FAILURES = [
     (empty_files, 3, ["'train'", "no rows"]),
     (missing_train, 3, ["No training channel", "['validation']", "'train'"]),
     (one_column, 3, ["only one column"]),
+    (continuous_labels_for_a_classifier, 3, ["'train'", "classifier", "0.5 in row 8", "regressor"]),
+    (missing_labels, 3, ["'validation'", "1 row(s)", "label", "row 4"]),
     (unknown_estimator, 2, ["Unknown estimator 'xgboost'", "random_forest"]),
     (unknown_hyperparameter, 2, ["Unknown hyperparameter 'n_estimatorz'", "Allowed:", "n_estimators"]),
     (bad_hyperparameter_value, 2, ["n_estimators", "range", "-3"]),
@@ -352,6 +367,17 @@ def test_unexpected_error_in_user_code_gets_the_traceback_in_the_log(make_job, s
     assert "Traceback (most recent call last)" in result.log
     first = paths.failure_file.read_text().splitlines()[0]
     assert first.startswith("ValueError: ") and "the job's log has the traceback" in first
+
+
+@pytest.mark.parametrize(("package", "text"), [
+    ("byoc_fx_no_such_package", "BYOC_MODEL_PACKAGE='byoc_fx_no_such_package', but no such package"),
+    ("byoc_fx_transform", "no byoc_fx_transform.train module"),  # a serving-only package
+])
+def test_model_package_without_training_code(make_job, sample_data, package, text) -> None:
+    paths = make_job({"train": sample_data["train"]})
+    result = local.run_train(paths, env=package_env(package))
+    assert result.returncode == 2, result.log
+    assert text in paths.failure_file.read_text()
 
 
 def test_failure_file_written_by_user_code_is_kept(make_job, sample_data) -> None:
