@@ -361,11 +361,21 @@ def test_keeps_serving_on_one_keep_alive_connection_after_every_bad_request(serv
 
 
 def test_keeps_serving_after_a_413_on_the_same_connection(configured, features) -> None:
-    with requests.Session() as session:
-        big = b"5.1,3.5,1.4,0.2\n" * (1024 * 1024 // 16 + 1)
-        assert post(configured, big, CSV, session=session).status_code == 413
-        response = post(configured, csv_body(features), CSV, accept=CSV, session=session)
-        assert response.status_code == 200 and len(response.text.splitlines()) == len(features)
+    host, port = configured.url.rsplit("//", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    big = b"5.1,3.5,1.4,0.2\n" * (2 * 1024 * 1024 // 16)  # twice the 1 MB limit, refused unread
+    try:
+        connection.request("POST", "/invocations", body=big, headers={"Content-Type": CSV})
+        response = connection.getresponse()
+        assert response.status == 413 and json.loads(response.read())["error"] == "PayloadTooLarge"
+        first = connection.sock.getsockname()
+        connection.request("POST", "/invocations", body=csv_body(features),
+                           headers={"Content-Type": CSV, "Accept": CSV, ATTRIBUTES: "output=predictions"})
+        response = connection.getresponse()
+        assert response.status == 200 and len(response.read().splitlines()) == len(features)
+        assert connection.sock.getsockname() == first  # the same TCP connection
+    finally:
+        connection.close()
 
 
 def test_a_chunked_body_at_the_limit_is_whole_and_one_byte_over_is_413(configured) -> None:

@@ -242,10 +242,9 @@ def test_encode_refuses_unknown_types() -> None:
         codecs.encode(np.array([1]), "text/html")
 
 
-@pytest.mark.parametrize("accept", codecs.ENCODABLE)
+# A JSON response is an object with "predictions", not a list of records: the others round-trip.
+@pytest.mark.parametrize("accept", [t for t in codecs.ENCODABLE if t != codecs.JSON])
 def test_every_encodable_type_decodes_back_to_the_same_records(accept: str) -> None:
-    if accept == codecs.JSON:
-        return  # a JSON response is an object with "predictions", not a list of records
     probabilities = np.array([[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]])
     np.testing.assert_allclose(codecs.decode(codecs.encode(probabilities, accept), accept), probabilities)
 
