@@ -13,11 +13,12 @@ import json
 import os
 import sys
 import textwrap
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import names, preflight
-from .errors import EXIT_CODES_HELP, AwsCommandError, PreflightError
+from .errors import EXIT_CODES_HELP, AwsCommandError, Failed, PreflightError, TimedOut
 
 DEFAULT_INSTANCE = "ml.m5.large"
 DEFAULT_PREFIX = "byoc"
@@ -225,21 +226,21 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     with _model_archive(args) as (archive, checked):
         session = _session(args)
         _check_image_in_ecr(session, args.image)
-        plan = endpoints.plan_deploy(
-            endpoint=args.endpoint, image=args.image, model_data_url="s3://placeholder/model.tar.gz",
-            role=_role(args), instance_type=args.instance_type, instance_count=args.instance_count,
-            variant=args.variant, environment=environment, startup_timeout=args.startup_timeout,
-            download_timeout=args.download_timeout, volume_gb=args.volume_gb)
+        name = names.unique(args.endpoint)  # this deploy's model and endpoint config
         if archive is None:
             uri = s3.parse(str(args.model))
             checked = modeldata.check_s3_model(session, uri, load=not args.skip_load_check)
         else:
             bucket = _bucket_for(session, args)
-            uri = s3.S3Uri(bucket).join(args.prefix, "models", plan.model_name, modeldata.ARCHIVE_NAME)
+            uri = s3.S3Uri(bucket).join(args.prefix, "models", name, modeldata.ARCHIVE_NAME)
             modeldata.upload(session, archive, uri)
         for note in checked.notes:
             print(f"Note: {note}", file=sys.stderr)
-        plan.create_model["PrimaryContainer"]["ModelDataUrl"] = str(uri)
+        plan = endpoints.plan_deploy(
+            endpoint=args.endpoint, name=name, image=args.image, model_data_url=str(uri), role=_role(args),
+            instance_type=args.instance_type, instance_count=args.instance_count, variant=args.variant,
+            environment=environment, startup_timeout=args.startup_timeout,
+            download_timeout=args.download_timeout, volume_gb=args.volume_gb)
         result = endpoints.deploy(session, plan, wait=args.wait, delay=_poll(args), timeout=args.wait_timeout,
                                   keep_previous=args.keep_previous)
 
@@ -261,27 +262,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return code
 
 
-class _model_archive:
-    """Context: (local model.tar.gz or None for s3://, what the checks learnt), checked before
-    any AWS call."""
+@contextmanager
+def _model_archive(args: argparse.Namespace) -> Iterator[tuple[Path | None, Any]]:
+    """(local model.tar.gz, or None for an s3:// model; what the checks learnt), checked before
+    any AWS call; a packed folder's temporary archive is removed afterwards."""
+    from . import modeldata
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.context: Any = None
-
-    def __enter__(self) -> tuple[Path | None, Any]:
-        from . import modeldata
-
-        if str(self.args.model).startswith("s3://"):
-            return None, modeldata.CheckedModel()
-        self.context = modeldata.packed(Path(self.args.model), load=not self.args.skip_load_check)
-        archive, checked = self.context.__enter__()
-        print(f"Model {self.args.model}: layout and load checks passed", file=sys.stderr)
-        return archive, checked
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.context is not None:
-            self.context.__exit__(*exc)
+    if str(args.model).startswith("s3://"):
+        yield None, modeldata.CheckedModel()
+        return
+    with modeldata.packed(Path(args.model), load=not args.skip_load_check) as (archive, checked):
+        print(f"Model {args.model}: layout and load checks passed", file=sys.stderr)
+        yield archive, checked
 
 
 def _smoke(session: Any, args: argparse.Namespace, metadata: dict[str, Any]) -> int:
@@ -612,7 +604,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
     preflight.require([p for p in problems if p])
 
     model_name = args.model_name or (name + "-model" if len(name) <= 57 else names.unique("byoc-transform-model"))
-    with (_model_archive(args) if making_model else _nothing()) as (archive, _checked):
+    with (_model_archive(args) if making_model else nullcontext((None, None))) as (archive, _checked):
         session = _session(args)
         bucket: str | None = None
 
@@ -622,14 +614,14 @@ def cmd_transform(args: argparse.Namespace) -> int:
             return bucket
 
         # Read-only checks of what the user named first; only then make or fill the default bucket.
-        if making_model:
-            _check_image_in_ecr(session, args.image)
         if not making_model:
             with translate("sagemaker:DescribeModel", session, not_found=f"model {model_name} does not exist"):
                 session.client("sagemaker").describe_model(ModelName=model_name)
-        elif archive is None:
-            model_uri = s3.parse(args.model)
-            modeldata.check_s3_model(session, model_uri, load=not args.skip_load_check)
+        else:
+            _check_image_in_ecr(session, args.image)
+            if archive is None:
+                model_uri = s3.parse(args.model)
+                modeldata.check_s3_model(session, model_uri, load=not args.skip_load_check)
         if s3.is_s3(args.input):
             _check_s3_region(session, args.input, "--input")
             if not s3.has_objects(session, s3.parse(args.input)):
@@ -673,20 +665,19 @@ def cmd_transform(args: argparse.Namespace) -> int:
         return 0
     try:
         transform.follow(session, name, delay=_poll(args), timeout=args.wait_timeout)
-    finally:
+    except TimedOut:
+        if making_model:
+            print(f"Model {model_name} stays while the job runs.", file=sys.stderr)
+        raise
+    except Failed:
         if making_model and not args.keep_model:
-            _delete_model(session, model_name)
+            _delete_model(session, model_name)  # the job has ended
+        raise
+    if making_model and not args.keep_model:
+        _delete_model(session, model_name)
     print(f"Transform job {name} Completed; results under {output}", file=sys.stderr)
     print(output)
     return 0
-
-
-class _nothing:
-    def __enter__(self) -> tuple[None, None]:
-        return None, None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _delete_model(session: Any, model_name: str) -> None:

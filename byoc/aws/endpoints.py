@@ -122,11 +122,10 @@ def plan_deploy(*, endpoint: str, image: str, model_data_url: str, role: str, in
                 instance_count: int = 1, variant: str = DEFAULT_VARIANT,
                 environment: Mapping[str, str] | None = None, startup_timeout: int | None = None,
                 download_timeout: int | None = None, volume_gb: int | None = None,
-                now: float | None = None) -> DeployPlan:
-    """Every request a deploy sends, named for this deploy; no AWS call."""
-    stamp = names.unique(endpoint, now=now)
-    model_name = stamp
-    config_name = stamp
+                name: str | None = None, now: float | None = None) -> DeployPlan:
+    """Every request a deploy sends; the model and the config share one name, <endpoint>-<time>
+    (or name). No AWS call."""
+    model_name = config_name = name or names.unique(endpoint, now=now)
     tags = tags_for(endpoint)
     return DeployPlan(
         endpoint=endpoint,
