@@ -314,6 +314,7 @@ def _invoke(subparsers: Any) -> None:
     p.add_argument("--custom-attributes", help="X-Amzn-SageMaker-Custom-Attributes, e.g. output=probabilities")
     p.add_argument("--target-variant", help="send to this production variant")
     p.add_argument("--output", type=Path, help="write the answer's body here instead of stdout")
+    _wait_options(p, "the endpoint is InService before sending (after a deploy without --wait)")
     p.set_defaults(func=_guarded(cmd_invoke))
 
 
@@ -344,6 +345,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     preflight.require([names.problem("endpoint", args.endpoint)])
     body = read_body(args)
     session = _session(args)
+    if args.wait:
+        endpoints.wait_in_service(session, args.endpoint, delay=_poll(args), timeout=args.wait_timeout)
     result = endpoints.invoke(session, endpoints.build_invoke(
         endpoint=args.endpoint, body=body, content_type=args.content_type, accept=args.accept,
         custom_attributes=args.custom_attributes, target_variant=args.target_variant))

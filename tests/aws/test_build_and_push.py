@@ -50,9 +50,15 @@ def _registry(host: str, path: str, method: str = "GET") -> tuple[int, dict[str,
 
 @pytest.fixture
 def repository(registry: str):
-    """A repository name unique to this test run; its manifests are deleted from the registry after."""
+    """A repository name unique to this test run; its manifests are deleted from the registry, and
+    its local tags from the engine, afterwards."""
     name = f"byoc-test-{uuid.uuid4().hex[:8]}"
     yield name
+    listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+                             f"{registry}/{name}"], capture_output=True, text=True, timeout=60)
+    tags = listed.stdout.split()
+    if tags:
+        subprocess.run(["docker", "rmi", *tags], capture_output=True, timeout=120)
     status, _, body = _registry(registry, f"/v2/{name}/tags/list")
     if status == 200:
         for tag in json.loads(body).get("tags") or []:

@@ -189,10 +189,12 @@ def test_invoke_prints_the_answer_and_sends_what_it_was_given(aws, byoc, calls, 
                        "Accept": "application/json", "CustomAttributes": "output=probabilities"}
 
 
-def test_invoke_reads_stdin_and_can_write_the_answer_to_a_file(aws, byoc, calls, tmp_path) -> None:
+def test_invoke_reads_stdin_and_can_write_the_answer_to_a_file(aws, byoc, calls, tmp_path, model_dir) -> None:
+    assert deploy(byoc, model_dir).code == 0
     out = tmp_path / "answer.bin"
-    run = byoc("invoke", "iris", "-", "--output", out, stdin=b"1,2,3,4\n")
+    run = byoc("invoke", "iris", "-", "--output", out, "--wait", stdin=b"1,2,3,4\n")
     assert run.code == 0, run.err
+    assert "endpoint iris: InService" in run.err  # --wait: the endpoint first
     assert sent(calls, "InvokeEndpoint")[0]["Body"] == b"1,2,3,4\n"
     assert out.read_bytes() == b"body" and run.out == ""  # moto's canned answer, in the file
 

@@ -238,3 +238,39 @@ def test_access_denied_is_reported_as_a_permission_error_naming_the_action() -> 
     with pytest.raises(ConfigError, match=re.escape("Permission denied: sagemaker:CreateModel")):
         with session.translate("sagemaker:CreateModel"):
             raise denied
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["deploy", "invoke", "delete", "train", "transform", "autoscale"])
+def test_every_command_has_help_with_exit_codes(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from byoc import cli
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main([command, "--help"])
+    assert caught.value.code == 0
+    text = capsys.readouterr().out
+    assert "Exit codes:" in text and "--region" in text and "--wait" in text
+
+
+def test_the_ecr_helpers_stay_out_of_the_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from byoc import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    assert "deploy" in text and "autoscale" in text
+    assert "ecr" not in text
+
+
+def test_no_region_exits_3_before_any_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from byoc import cli
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: no call may be made
+    assert cli.main(["delete", "iris"]) == 3
+    assert "No AWS region is set" in capsys.readouterr().err
