@@ -1,4 +1,9 @@
-"""`train` as a real process on a temporary SAGEMAKER_BASE_DIR, as SageMaker runs it."""
+"""`train` as a real process on a temporary SAGEMAKER_BASE_DIR, as SageMaker runs it.
+
+Each `train` is a separate process that spends most of its second importing scikit-learn, so
+the jobs of this module are laid out first (the functions marked @job, and FAILURES) and run
+together in one pool by the `runs` fixture; each test then checks its own job's result.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import re
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
 
 import joblib
 import numpy as np
@@ -39,12 +46,25 @@ def metric_lines(log: str) -> dict[str, float]:
     return found
 
 
+JOBS: dict[str, Callable] = {}
+
+
+def job(setup: Callable) -> Callable:
+    """Register a job: setup(make_job, tmp_path, data) -> Paths, or (Paths, env) for a package."""
+    JOBS[setup.__name__] = setup
+    return setup
+
+
 # -- success ---------------------------------------------------------------------------------
 
 
-def test_classification_writes_model_metadata_and_metric_lines(make_job, sample_data) -> None:
-    paths = make_job({k: sample_data[k] for k in ("train", "validation", "test")}, FAST)
-    result = local.run_train(paths)
+@job
+def classification(make_job, tmp_path, data):
+    return make_job({k: data.sample[k] for k in ("train", "validation", "test")}, FAST)
+
+
+def test_classification_writes_model_metadata_and_metric_lines(runs, sample_data) -> None:
+    paths, result = runs["classification"]
     assert result.returncode == 0, result.log
     metadata = assert_model_written(paths)
     assert metadata["task"] == "classification"
@@ -71,16 +91,20 @@ def test_classification_writes_model_metadata_and_metric_lines(make_job, sample_
         assert sorted(tar.getnames()) == ["metadata.json", "model.joblib"]
 
 
-def test_regression_prints_regression_metrics(make_job, tmp_path) -> None:
+@job
+def regression(make_job, tmp_path, data):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 3))
     y = X @ np.array([2.0, -1.0, 0.5]) + 3 + rng.normal(scale=0.05, size=120)
     rows = np.column_stack([y, X])
     write_csv(tmp_path / "reg" / "train" / "train.csv", csv_text(rows[:90]))
     write_csv(tmp_path / "reg" / "validation" / "validation.csv", csv_text(rows[90:]))
-    paths = make_job({"train": tmp_path / "reg" / "train", "validation": tmp_path / "reg" / "validation"},
-                     {"estimator": "random_forest_regressor", "n_estimators": 10})
-    result = local.run_train(paths)
+    return make_job({"train": tmp_path / "reg" / "train", "validation": tmp_path / "reg" / "validation"},
+                    {"estimator": "random_forest_regressor", "n_estimators": 10})
+
+
+def test_regression_prints_regression_metrics(runs) -> None:
+    paths, result = runs["regression"]
     assert result.returncode == 0, result.log
     metadata = assert_model_written(paths)
     assert metadata["task"] == "regression" and "classes" not in metadata
@@ -90,31 +114,40 @@ def test_regression_prints_regression_metrics(make_job, tmp_path) -> None:
     assert 0 < scraped["validation:mae"] <= scraped["validation:rmse"]
 
 
-def test_channel_named_training_is_the_train_channel(make_job, sample_data) -> None:
-    paths = make_job({"training": sample_data["train"]}, FAST)
-    result = local.run_train(paths)
+@job
+def training_alias(make_job, tmp_path, data):
+    return make_job({"training": data.sample["train"]}, FAST)
+
+
+def test_channel_named_training_is_the_train_channel(runs) -> None:
+    paths, result = runs["training_alias"]
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["trained_rows"] == 100
     assert "training:accuracy" not in result.log and "train:accuracy=" in result.log
 
 
-def test_nested_folders_several_files_and_gzip(make_job, iris_rows, tmp_path) -> None:
-    rows = iris_rows["train"]
-    data = tmp_path / "many"
-    write_csv(data / "part-0.csv", csv_text(rows[:30]))
-    write_csv(data / "2024" / "01" / "part-1.csv.gz", csv_text(rows[30:60]), compress=True)
-    write_csv(data / "2024" / "02" / "part-2", csv_text(rows[60:90]), compress=True)  # gzip, no suffix
-    write_csv(data / "2024" / "02" / "part-3.csv", csv_text(rows[90:]).replace("\n", "\r\n"))
-    write_csv(data / "_SUCCESS", "")
-    paths = make_job({"train": data}, FAST)
-    result = local.run_train(paths)
+@job
+def nested_gzip(make_job, tmp_path, data):
+    rows = data.rows["train"]
+    folder = tmp_path / "many"
+    write_csv(folder / "part-0.csv", csv_text(rows[:30]))
+    write_csv(folder / "2024" / "01" / "part-1.csv.gz", csv_text(rows[30:60]), compress=True)
+    write_csv(folder / "2024" / "02" / "part-2", csv_text(rows[60:90]), compress=True)  # gzip, no suffix
+    write_csv(folder / "2024" / "02" / "part-3.csv", csv_text(rows[90:]).replace("\n", "\r\n"))
+    write_csv(folder / "_SUCCESS", "")
+    return make_job({"train": folder}, FAST)
+
+
+def test_nested_folders_several_files_and_gzip(runs) -> None:
+    paths, result = runs["nested_gzip"]
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["trained_rows"] == 100
     assert "100 rows, 4 features, 4 file(s)" in result.log
 
 
-def test_hyperparameters_as_the_sdk_json_encodes_them(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]})
+@job
+def sdk_hyperparameters(make_job, tmp_path, data):
+    paths = make_job({"train": data.sample["train"]})
     paths.hyperparameters_file.write_text(json.dumps({
         "estimator": '"random_forest"',
         "n_estimators": "7",
@@ -128,7 +161,11 @@ def test_hyperparameters_as_the_sdk_json_encodes_them(make_job, sample_data) -> 
         "sagemaker_container_log_level": "20",
         "_tuning_objective_metric": "validation:accuracy",
     }))
-    result = local.run_train(paths)
+    return paths
+
+
+def test_hyperparameters_as_the_sdk_json_encodes_them(runs) -> None:
+    paths, result = runs["sdk_hyperparameters"]
     assert result.returncode == 0, result.log
     metadata = assert_model_written(paths)
     assert metadata["hyperparameters"] == {"estimator": "random_forest", "n_estimators": 7, "criterion": "entropy",
@@ -138,23 +175,34 @@ def test_hyperparameters_as_the_sdk_json_encodes_them(make_job, sample_data) -> 
     assert "Ignored platform hyperparameters" in result.log and "_tuning_objective_metric" in result.log
 
 
-def test_quoted_string_hyperparameters_sent_twice_encoded(make_job, sample_data) -> None:
+@job
+def twice_encoded(make_job, tmp_path, data):
     # '"\"random_forest\""' in the file: a JSON string whose value is a JSON string.
-    paths = make_job({"train": sample_data["train"]})
+    paths = make_job({"train": data.sample["train"]})
     paths.hyperparameters_file.write_text('{"estimator": "\\"random_forest\\"", "n_estimators": "\\"6\\""}')
     assert json.loads(paths.hyperparameters_file.read_text()) == {"estimator": '"random_forest"',
                                                                   "n_estimators": '"6"'}
-    result = local.run_train(paths)
+    return paths
+
+
+def test_quoted_string_hyperparameters_sent_twice_encoded(runs) -> None:
+    paths, result = runs["twice_encoded"]
     # "6" as a string is not an int: sklearn's constraint names it, before any data is read
     assert result.returncode == 2, result.log
     assert "n_estimators" in result.failure and "'6'" in result.failure
 
 
-def test_hand_made_folder_without_config_files(tmp_path, iris_rows) -> None:
+@job
+def hand_made(make_job, tmp_path, data):
     paths = Paths(tmp_path / "bare")
-    write_csv(paths.channel_dir("train") / "train.csv", csv_text(iris_rows["train"]))
-    write_csv(paths.channel_dir("validation") / "v.csv", csv_text(iris_rows["validation"]))
-    result = local.run_train(paths)
+    write_csv(paths.channel_dir("train") / "train.csv", csv_text(data.rows["train"]))
+    write_csv(paths.channel_dir("validation") / "v.csv", csv_text(data.rows["validation"]))
+    return paths
+
+
+def test_hand_made_folder_without_config_files(runs) -> None:
+    paths, result = runs["hand_made"]
+    assert not paths.config_dir.exists()
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["trained_rows"] == 100
     assert "validation:accuracy=" in result.log
@@ -315,25 +363,28 @@ FAILURES = [
 
 
 @pytest.fixture(scope="module")
-def failure_runs(tmp_path_factory, iris_rows) -> dict[str, tuple[Paths, local.TrainResult]]:
-    """Every FAILURES job, run at once (each is a separate `train` process)."""
-    jobs = {}
-    for builder, _, _ in FAILURES:
-        root = tmp_path_factory.mktemp(builder.__name__)
+def runs(tmp_path_factory, iris_rows, sample_data) -> dict[str, tuple[Paths, local.TrainResult]]:
+    """Every job of this module (JOBS and FAILURES), run at once, each a separate `train` process."""
+    data = SimpleNamespace(rows=iris_rows, sample=sample_data)
+    setups = {**JOBS, **{builder.__name__: builder for builder, _, _ in FAILURES}}
+    jobs: dict[str, tuple[Paths, dict | None]] = {}
+    for name, setup in setups.items():
+        root = tmp_path_factory.mktemp(name)
         counter = iter(range(100))
 
         def make_job(channels, hyperparameters=None, *, _root=root, _counter=counter, **kw):
             return jobdir.create(_root / f"job{next(_counter)}", jobdir.JobSpec(channels, hyperparameters or {}, **kw))
 
-        jobs[builder.__name__] = builder(make_job, root, iris_rows["train"])
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = dict(zip(jobs, pool.map(local.run_train, jobs.values())))
-    return {name: (jobs[name], results[name]) for name in jobs}
+        made = setup(make_job, root, data) if name in JOBS else setup(make_job, root, iris_rows["train"])
+        jobs[name] = made if isinstance(made, tuple) else (made, None)
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {name: pool.submit(local.run_train, paths, env=env) for name, (paths, env) in jobs.items()}
+        return {name: (jobs[name][0], future.result()) for name, future in futures.items()}
 
 
 @pytest.mark.parametrize(("builder", "code", "expected"), FAILURES, ids=[f[0].__name__ for f in FAILURES])
-def test_bad_input_fails_with_a_useful_failure_file(failure_runs, builder, code, expected) -> None:
-    paths, result = failure_runs[builder.__name__]
+def test_bad_input_fails_with_a_useful_failure_file(runs, builder, code, expected) -> None:
+    paths, result = runs[builder.__name__]
     assert result.returncode == code, result.log
     assert paths.failure_file.is_file(), result.log
     failure = paths.failure_file.read_text()
@@ -349,71 +400,112 @@ def test_bad_input_fails_with_a_useful_failure_file(failure_runs, builder, code,
         assert "header" not in failure and "Read the data" not in result.log
 
 
-def test_failure_reason_is_cut_to_1024_characters(make_job, tmp_path, iris_rows) -> None:
-    paths = make_job({"train": write_csv(tmp_path / "d" / "a.csv", csv_text(iris_rows["train"])).parent},
-                     {"estimator": "x" * 3000})
-    result = local.run_train(paths)
+@job
+def long_reason(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"estimator": "x" * 3000})
+
+
+def test_failure_reason_is_cut_to_1024_characters(runs) -> None:
+    paths, result = runs["long_reason"]
     assert result.returncode == 2
     failure = paths.failure_file.read_text()
     assert len(failure.rstrip("\n")) <= 1024 and failure.rstrip().endswith("...")
     assert failure.startswith("ConfigError: Unknown estimator 'xxx")
 
 
-def test_unexpected_error_in_user_code_gets_the_traceback_in_the_log(make_job, sample_data) -> None:
+@job
+def unexpected_error(make_job, tmp_path, data):
     # class_weight keys arrive as strings from JSON; fit() fails inside scikit-learn.
-    paths = make_job({"train": sample_data["train"]}, {"n_estimators": 2, "class_weight": {"zero": 1}})
-    result = local.run_train(paths)
+    return make_job({"train": data.sample["train"]}, {"n_estimators": 2, "class_weight": {"zero": 1}})
+
+
+def test_unexpected_error_in_user_code_gets_the_traceback_in_the_log(runs) -> None:
+    paths, result = runs["unexpected_error"]
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.log
     first = paths.failure_file.read_text().splitlines()[0]
     assert first.startswith("ValueError: ") and "the job's log has the traceback" in first
+    assert ".." not in first
 
 
-@pytest.mark.parametrize(("package", "text"), [
-    ("byoc_fx_no_such_package", "BYOC_MODEL_PACKAGE='byoc_fx_no_such_package', but no such package"),
-    ("byoc_fx_transform", "no byoc_fx_transform.train module"),  # a serving-only package
+@job
+def no_such_package(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}), package_env("byoc_fx_no_such_package")
+
+
+@job
+def serving_only_package(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}), package_env("byoc_fx_transform")
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("no_such_package", "BYOC_MODEL_PACKAGE='byoc_fx_no_such_package', but no such package"),
+    ("serving_only_package", "no byoc_fx_transform.train module"),
 ])
-def test_model_package_without_training_code(make_job, sample_data, package, text) -> None:
-    paths = make_job({"train": sample_data["train"]})
-    result = local.run_train(paths, env=package_env(package))
+def test_model_package_without_training_code(runs, name, text) -> None:
+    paths, result = runs[name]
     assert result.returncode == 2, result.log
     assert text in paths.failure_file.read_text()
 
 
-def test_failure_file_written_by_user_code_is_kept(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]})
-    result = local.run_train(paths, env=package_env("byoc_fx_failfile"))
+@job
+def user_failure_file(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}), package_env("byoc_fx_failfile")
+
+
+def test_failure_file_written_by_user_code_is_kept(runs) -> None:
+    paths, result = runs["user_failure_file"]
     assert result.returncode == 1, result.log
     assert paths.failure_file.read_text() == "UserModelError: the user's own reason, written by fit()\n"
     assert "Keeping the failure file the model code wrote" in result.log
     assert "fit gave up after writing the failure file" in result.log  # still logged
 
 
-def test_stale_failure_file_from_an_earlier_run_is_removed(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]}, FAST)
+def with_stale_failure(paths: Paths) -> Paths:
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     paths.failure_file.write_text("DataError: from yesterday's run\n")
-    result = local.run_train(paths)
+    return paths
+
+
+@job
+def stale_then_success(make_job, tmp_path, data):
+    return with_stale_failure(make_job({"train": data.sample["train"]}, FAST))
+
+
+@job
+def stale_then_failure(make_job, tmp_path, data):
+    return with_stale_failure(make_job({"train": data.sample["train"]}, {"estimator": "nope"}))
+
+
+def test_stale_failure_file_from_an_earlier_run_is_removed(runs) -> None:
+    paths, result = runs["stale_then_success"]
     assert result.returncode == 0, result.log
     assert not paths.failure_file.exists()
     assert "Removing the failure file of an earlier run" in result.log
 
 
-def test_stale_failure_file_is_replaced_by_this_runs_reason(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]}, {"estimator": "nope"})
-    paths.output_dir.mkdir(parents=True, exist_ok=True)
-    paths.failure_file.write_text("DataError: from yesterday's run\n")
-    result = local.run_train(paths)
+def test_stale_failure_file_is_replaced_by_this_runs_reason(runs) -> None:
+    paths, result = runs["stale_then_failure"]
     assert result.returncode == 2
     assert "Unknown estimator 'nope'" in paths.failure_file.read_text()
+    assert "yesterday" not in paths.failure_file.read_text()
 
 
 # -- several hosts ------------------------------------------------------------------------------
 
 
-def test_non_leader_host_exits_0_without_a_model(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]}, FAST, hosts=3, current_host="algo-2")
-    result = local.run_train(paths)
+@job
+def non_leader(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, FAST, hosts=3, current_host="algo-2")
+
+
+@job
+def leader(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1")
+
+
+def test_non_leader_host_exits_0_without_a_model(runs) -> None:
+    paths, result = runs["non_leader"]
     assert result.returncode == 0, result.log
     assert list(paths.model_dir.iterdir()) == []
     assert not paths.failure_file.exists()
@@ -421,30 +513,47 @@ def test_non_leader_host_exits_0_without_a_model(make_job, sample_data) -> None:
     assert result.model_archive is None
 
 
-def test_leader_host_trains(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]}, FAST, hosts=2, current_host="algo-1")
-    result = local.run_train(paths)
+def test_leader_host_trains(runs) -> None:
+    paths, result = runs["leader"]
     assert result.returncode == 0, result.log
     assert_model_written(paths)
 
 
-@pytest.mark.parametrize("key", ["S3DistributionType", "S3DataDistributionType"])
-def test_sharded_data_on_two_hosts_fails(make_job, sample_data, key) -> None:
-    paths = make_job({"train": sample_data["train"]}, FAST, hosts=2, current_host="algo-1")
+def sharded(paths: Paths, key: str) -> Paths:
     config = json.loads(paths.inputdataconfig_file.read_text())
     del config["train"]["S3DistributionType"]
     config["train"][key] = "ShardedByS3Key"
     paths.inputdataconfig_file.write_text(json.dumps(config))
-    result = local.run_train(paths)
+    return paths
+
+
+@job
+def sharded_two_hosts(make_job, tmp_path, data):
+    return sharded(make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1"),
+                   "S3DistributionType")
+
+
+@job
+def sharded_two_hosts_api_spelling(make_job, tmp_path, data):
+    return sharded(make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1"),
+                   "S3DataDistributionType")
+
+
+@job
+def sharded_one_host(make_job, tmp_path, data):
+    return sharded(make_job({"train": data.sample["train"]}, FAST), "S3DistributionType")
+
+
+@pytest.mark.parametrize("name", ["sharded_two_hosts", "sharded_two_hosts_api_spelling"])
+def test_sharded_data_on_two_hosts_fails(runs, name) -> None:
+    paths, result = runs[name]
     assert result.returncode == 2
     first = paths.failure_file.read_text().splitlines()[0]
     assert "['train']" in first and "ShardedByS3Key" in first and "FullyReplicated" in first
     assert not (paths.model_dir / "model.joblib").exists()
 
 
-def test_sharded_data_on_one_host_is_fine(make_job, sample_data) -> None:
-    paths = make_job({"train": sample_data["train"]}, FAST)
-    config = json.loads(paths.inputdataconfig_file.read_text())
-    config["train"]["S3DistributionType"] = "ShardedByS3Key"
-    paths.inputdataconfig_file.write_text(json.dumps(config))
-    assert local.run_train(paths).returncode == 0
+def test_sharded_data_on_one_host_is_fine(runs) -> None:
+    paths, result = runs["sharded_one_host"]
+    assert result.returncode == 0, result.log
+    assert_model_written(paths)
