@@ -389,3 +389,17 @@ def test_a_chunked_body_at_the_limit_is_whole_and_one_byte_over_is_413(configure
     over = iter([row * rows, b"5"])
     response = requests.post(configured.url + "/invocations", data=over, headers={"Content-Type": CSV}, timeout=30)
     assert_error(response, 413, "1 MB")
+
+
+def test_max_payload_0_takes_a_streamed_body_of_any_size(shared_server) -> None:
+    # Batch transform with MaxPayloadInMB=0 streams the whole object with chunked encoding.
+    server = shared_server("streamed", {"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0", "SAGEMAKER_BATCH": "true",
+                                        "MODEL_SERVER_WORKERS": "1"})
+    assert requests.get(server.url + "/execution-parameters", timeout=5).json()["MaxPayloadInMB"] == 0
+    row = b"5.1,3.5,1.4,0.2\n"
+    rows = 7 * 1024 * 1024 // len(row) + 1  # over the real-time 6 MB
+    body = (row * 4096 for _ in range(rows // 4096 + 1))
+    response = requests.post(server.url + "/invocations", data=body, timeout=60,
+                             headers={"Content-Type": CSV, "Accept": CSV})
+    assert response.status_code == 200, response.text[:500]
+    assert len(response.text.splitlines()) == (rows // 4096 + 1) * 4096
