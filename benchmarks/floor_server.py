@@ -1,6 +1,9 @@
 """The floor for the small-request benchmark: `serve`'s exact gunicorn configuration
 (container.server.gunicorn_options, from the same environment) around a bare WSGI callable
 that returns a constant. Whatever /invocations costs above this is the runtime's own cost.
+With FLOOR_READ_BODY=1 it reads the request body first (one read, as serve does): the cost
+of moving a large payload through HTTP and gunicorn alone. (Unread, gunicorn drains only
+64 KB of a body and then closes the connection.)
 
     SAGEMAKER_BIND_TO_PORT=8081 BYOC_BIND_HOST=127.0.0.1 python benchmarks/floor_server.py
 """
@@ -8,6 +11,7 @@ that returns a constant. Whatever /invocations costs above this is the runtime's
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -26,12 +30,19 @@ def constant(environ: dict, start_response) -> list[bytes]:
     return [BODY]
 
 
+def read_then_constant(environ: dict, start_response) -> list[bytes]:
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", HEADERS)
+    return [BODY]
+
+
 def main() -> int:
     configure_logging()
     settings = ServingSettings.from_env()
     gc.collect()
     gc.freeze()  # as serve does
-    GunicornServer(constant, gunicorn_options(settings)).run()
+    app = read_then_constant if os.environ.get("FLOOR_READ_BODY") == "1" else constant
+    GunicornServer(app, gunicorn_options(settings)).run()
     return 0
 
 
