@@ -141,7 +141,8 @@ static const char *parse_number(const char *p, const char *end, double *out) {
     /* The first 19 significant digits (they fit in 64 bits); exponent scales them, so that
      * the number is mantissa * 10^exponent exactly when exact, and just above it otherwise. */
     uint64_t mantissa = 0;
-    int significant = 0, digits = 0, exact = 1;
+    int significant = 0, exact = 1;
+    int64_t digits = 0;
     int64_t exponent = 0;
     while (p < end && is_digit(*p)) {
         unsigned d = (unsigned)(*p - '0');
@@ -381,6 +382,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_csvparse",
     "Numeric CSV into float64 buffers without the GIL (see container/fastcsv.py).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__csvparse(void) {
