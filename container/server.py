@@ -68,7 +68,31 @@ def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
         "proc_name": "byoc-serve",
         # gunicorn 24+ opens a control socket under $HOME; the file system may be read-only.
         "control_socket_disable": True,
+        "post_worker_init": close_listeners_when_stopping,
     }
+
+
+def close_listeners_when_stopping(worker: Any) -> None:
+    """gunicorn post_worker_init hook: on SIGTERM, stop accepting connections at once.
+
+    A stopping gthread worker stops polling its listening sockets but keeps them open until
+    its last request is done, so the kernel goes on accepting connections that nobody will
+    serve: clients hang until the worker exits, then get a reset. The master closes its own
+    copy when it stops; closing the worker's as soon as it stops polling makes new connections
+    refused while requests in flight finish. (A worker replaced for other reasons leaves the
+    master's copy open, so the server keeps listening.)
+    """
+    enable = getattr(worker, "set_accept_enabled", None)
+    if enable is None:  # another worker model: its sockets close when it exits
+        return
+
+    def set_accept_enabled(enabled: bool) -> None:
+        enable(enabled)
+        if not enabled and not worker.alive:
+            for listener in worker.sockets:
+                listener.close()
+
+    worker.set_accept_enabled = set_accept_enabled
 
 
 def main(argv: list[str] | None = None) -> int:

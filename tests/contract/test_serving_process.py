@@ -53,6 +53,16 @@ def ping(url: str) -> int | None:
         return None
 
 
+def accepts(url: str) -> bool:
+    """Whether a TCP connection to the server is accepted (not refused)."""
+    host, port = url.rsplit("//", 1)[1].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def test_listens_on_sagemaker_bind_to_port(trained_model, tmp_path) -> None:
     port = local.free_port()
     base = tmp_path / "bind"
@@ -152,10 +162,12 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(serve) -> None:
     results: list = []
     thread = slow_request(server.url, 2.0, results)
     assert wait_for(lambda: "BEHAVE:" in server.log, timeout=10), server.log
+    assert accepts(server.url)
     sent = time.monotonic()
     server.process.terminate()
     # it stops accepting new connections while the request runs
-    assert wait_for(lambda: ping(server.url) is None, timeout=1.5, interval=0.1)
+    assert wait_for(lambda: not accepts(server.url), timeout=1.5, interval=0.1)
+    assert not results  # the slow request is still running
     thread.join(15)
     assert len(results) == 1 and isinstance(results[0], requests.Response), results
     assert results[0].status_code == 200 and len(results[0].json()["predictions"]) == 1
