@@ -160,7 +160,7 @@ def slow_request(url: str, seconds: float, results: list) -> threading.Thread:
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(serve) -> None:
     server = serve(env={**package_env("byoc_fx_behave"), "MODEL_SERVER_WORKERS": "1"})
     results: list = []
-    thread = slow_request(server.url, 2.0, results)
+    thread = slow_request(server.url, 3.0, results)
     assert wait_for(lambda: "BEHAVE:" in server.log, timeout=10), server.log
     assert accepts(server.url)
     sent = time.monotonic()
@@ -183,7 +183,7 @@ def test_sigterm_when_idle_exits_0_promptly(serve) -> None:
         sent = time.monotonic()
         server.process.terminate()
         assert server.process.wait(timeout=30) == 0
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 10  # an idle kept-alive connection lingers 2 s, not 75
 
 
 def test_model_server_timeout_restarts_the_stuck_worker_and_keeps_serving(serve) -> None:
