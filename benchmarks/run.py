@@ -451,6 +451,9 @@ def bench_payloads(config: Config, scratch: Path, report: Report) -> None:
                 "loadtxt_s": loadtxt,
                 "e2e_min_s": min(e2e), "floor_min_s": min(floor), "decode_min_s": min(decode),
                 "pandas_min_s": min(pandas_times),
+                # Each repeat against its neighbour in time, then the median: as for serving.
+                "e2e_ratio": statistics.median(a / b for a, b in zip(e2e, floor)),
+                "decode_ratio": statistics.median(a / b for a, b in zip(decode, pandas_times)),
             }
             results.append(point)
             print(f"  payload {point['size_mb']:.0f} MB: e2e {point['e2e_s'] * 1e3:.0f} ms, HTTP alone "
@@ -465,12 +468,14 @@ def bench_payloads(config: Config, scratch: Path, report: Report) -> None:
         size = f"{point['size_mb']:.0f} MB"
         report.add("payloads", f"{size} end to end", point["e2e_s"] * 1e3, "ms",
                    reference=point["floor_s"] * 1e3, reference_name="in-process",
-                   target="<= 1.25x in-process", met=point["e2e_s"] <= 1.25 * point["floor_s"])
+                   target="<= 1.25x in-process", met=point["e2e_ratio"] <= 1.25)
+        report.rows[-1]["ratio"] = point["e2e_ratio"]
         report.add("payloads", f"{size} HTTP alone (gunicorn reads it, answers a constant)", point["http_s"] * 1e3,
                    "ms", reference=point["floor_s"] * 1e3, reference_name="in-process")
         report.add("payloads", f"{size} CSV decode", point["decode_s"] * 1e3, "ms",
                    reference=point["pandas_s"] * 1e3, reference_name="pandas.read_csv",
-                   target="<= 1x pandas", met=point["decode_s"] <= point["pandas_s"])
+                   target="<= 1x pandas", met=point["decode_ratio"] <= 1)
+        report.rows[-1]["ratio"] = point["decode_ratio"]
         report.add("payloads", f"{size} numpy.loadtxt (old decoder)", point["loadtxt_s"] * 1e3, "ms",
                    reference=point["pandas_s"] * 1e3, reference_name="pandas.read_csv")
 
