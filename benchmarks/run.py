@@ -649,6 +649,18 @@ def table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: Report) -> str:
+    """The table again, as Markdown (for the README)."""
+    lines = ["| section | case | value | reference | ratio | target |", "|---|---|---|---|---|---|"]
+    for row in report.rows:
+        reference = f"{row['reference']:.4g} ({row['reference_name']})" if row["reference"] else ""
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        verdict = "" if row["met"] is None else ("**met**" if row["met"] else "**missed**")
+        lines.append(f"| {row['section']} | {row['case']} | {row['value']:.4g} {row['unit']} | {reference} | {ratio} | "
+                     f"{row['target']} {verdict}".rstrip() + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plots(report: Report, folder: Path) -> list[Path]:
     try:
         import matplotlib
@@ -783,10 +795,11 @@ def main(argv: list[str] | None = None) -> int:
     report.data["seconds"] = time.monotonic() - started
     report.data["rows"] = report.rows
     (args.out / "results.json").write_text(json.dumps(report.data, indent=2, default=str) + "\n")
+    (args.out / "summary.md").write_text(markdown(report))
     written = plots(report, args.out)
     print()
     print(table(report))
-    print(f"\nwrote {args.out / 'results.json'}" + "".join(f", {p.name}" for p in written))
+    print(f"\nwrote {args.out / 'results.json'}, summary.md" + "".join(f", {p.name}" for p in written))
     return 0
 
 
