@@ -573,10 +573,10 @@ def bench_memory(config: Config, scratch: Path, report: Report, big: tuple[Paths
     one = next(p for p in results if p["workers"] == 1)
     for point in results:
         gate = point["workers"] == 4
-        report.add("memory", f"PSS, {point['workers']} worker(s)", point["pss_mb"], "MB",
+        report.add("memory", f"PSS, {point['workers']} worker(s)", point["pss_mb"], "MiB",
                    reference=one["pss_mb"], reference_name="PSS 1 worker",
                    target="<= 1.3x 1 worker" if gate else "", met=point["pss_mb"] <= 1.3 * one["pss_mb"] if gate else None)
-    report.add("memory", "model file", one["model_mb"], "MB")
+    report.add("memory", "model file", one["model_mb"], "MiB")
 
 
 def write_channel(folder: Path, gigabytes: float, files: int) -> int:
@@ -618,7 +618,7 @@ def bench_training(config: Config, scratch: Path, report: Report) -> None:
     best = {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
     report.data["training"] = {"csv_bytes": size, "files": config.train_files, "methods": best}
     array_mb = best["byoc"]["array_bytes"] / 2**20
-    report.add("training", f"CSV channel ({size / 1e9:.2f} GB, {config.train_files} files) as float64", array_mb, "MB")
+    report.add("training", f"CSV channel ({size / 1e9:.2f} GB, {config.train_files} files) as float64", array_mb, "MiB")
     for method in methods:
         point = best[method]
         name = {"byoc": "runtime loader", "pandas": "pandas.read_csv + concat", "numpy": "numpy.loadtxt (old loader)"}[method]
@@ -626,12 +626,12 @@ def bench_training(config: Config, scratch: Path, report: Report) -> None:
         report.add("training", f"{name}: load time", point["seconds"], "s",
                    reference=best["pandas"]["seconds"], reference_name="pandas",
                    target="<= 1x pandas" if gate else "", met=point["seconds"] <= best["pandas"]["seconds"] if gate else None)
-        report.add("training", f"{name}: peak RSS", point["peak_rss_kb"] / 1024, "MB",
+        report.add("training", f"{name}: peak RSS", point["peak_rss_kb"] / 1024, "MiB",
                    reference=array_mb, reference_name="float64 array",
                    target="<= 1.5x array" if gate else "",
                    met=point["peak_rss_kb"] / 1024 <= 1.5 * array_mb if gate else None)
         report.add("training", f"{name}: peak RSS above the interpreter's", (point["peak_rss_kb"] - point["rss_before_kb"]) / 1024,
-                   "MB", reference=array_mb, reference_name="float64 array")
+                   "MiB", reference=array_mb, reference_name="float64 array")
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -731,7 +731,7 @@ def plots(report: Report, folder: Path) -> list[Path]:
         ax.plot([p["workers"] for p in points], [p["rss_mb"] for p in points], "s--", label="sum of RSS")
         ax.axhline(points[0]["model_mb"], color="grey", linestyle=":", label="model file")
         ax.set_xlabel("workers")
-        ax.set_ylabel("MB")
+        ax.set_ylabel("MiB")
         ax.set_xticks([p["workers"] for p in points])
         ax.legend()
         ax.set_title("server memory on the large model")
