@@ -6,7 +6,8 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test clean
 
-$(VENV)/.installed: pyproject.toml
+# setup.py builds the optional C CSV parser in place: a changed source rebuilds it.
+$(VENV)/.installed: pyproject.toml setup.py container/_csvparse.c container/_csvparse_pow10.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
