@@ -12,7 +12,7 @@ from . import fastcsv
 from .channels import Channel, Source
 from .errors import DataError
 from .paths import Paths
-from .tabular import CsvError, parse
+from .tabular import CsvError, locate_error, parse
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
             ) from None
         array = None
         if added is None:
+            _raise_located(source, sink.stopped_at)  # most stops are errors: say where, fast
             array = _parse_source(source)
             added = (array.shape[0], array.shape[1] if array.shape[0] else 0)
         rows, width = added
@@ -116,6 +117,33 @@ def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
     return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs))
 
 
+def _raise_located(source: Source, offset: int | None) -> None:
+    """The error the numpy path would report for a file the C parser stopped in at `offset`,
+    found from there (fastcsv.locatable_file) instead of parsing and scanning the whole file
+    again; nothing when that cannot tell, and the numpy path then decides."""
+    if offset is None:
+        return
+    try:
+        lines = fastcsv.locatable_file(source.open, offset)
+        located = locate_error(lines) if lines is not None else None  # type: ignore[arg-type]
+    except (OSError, EOFError):
+        return  # the numpy path reports it
+    if located is not None:
+        raise _csv_error(source, located) from None
+
+
+def _csv_error(source: Source, exc: CsvError) -> DataError:
+    hint = "Rows are header-less CSV: the label first, then numeric features."
+    if exc.looks_like_header:
+        hint = (
+            "The first line looks like a header row. SageMaker's CSV convention has no "
+            "header: remove it (pandas: df.to_csv(path, header=False, index=False))."
+        )
+    return DataError(
+        f"Channel '{source.channel}', file '{source.display}', {str(exc).rstrip('.')}.", hint=hint
+    )
+
+
 def _parse_source(source: Source) -> np.ndarray:
     try:
         with source.open() as stream:
@@ -125,15 +153,7 @@ def _parse_source(source: Source) -> np.ndarray:
                 return parse(stream.read())
             return parse(stream, reopen=source.open)
     except CsvError as exc:
-        hint = "Rows are header-less CSV: the label first, then numeric features."
-        if exc.looks_like_header:
-            hint = (
-                "The first line looks like a header row. SageMaker's CSV convention has no "
-                "header: remove it (pandas: df.to_csv(path, header=False, index=False))."
-            )
-        raise DataError(
-            f"Channel '{source.channel}', file '{source.display}', {str(exc).rstrip('.')}.", hint=hint
-        ) from None
+        raise _csv_error(source, exc) from None
     except (OSError, EOFError) as exc:
         raise DataError(
             f"Channel '{source.channel}', file '{source.display}' cannot be read: {exc}."

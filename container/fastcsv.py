@@ -15,12 +15,15 @@ per-file arrays, no concatenate. BYOC_CSV_PARSER=numpy turns the C parser off.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import stat
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Callable
+from itertools import chain, repeat
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -84,8 +87,10 @@ def first_width(data: bytes | bytearray, start: int = 0, stop: int | None = None
     return None
 
 
-def parse_bytes(data: bytes | bytearray | memoryview, threads: int | None = None) -> np.ndarray | None:
-    """A whole payload as a 2-D float64 array, or None when the numpy path must decide."""
+def parse_bytes(data: bytes | bytearray | memoryview, threads: int | None = None,
+                stops: list[int] | None = None) -> np.ndarray | None:
+    """A whole payload as a 2-D float64 array, or None when the numpy path must decide; then
+    `stops`, when given, gets the offset of the line where the C parser stopped."""
     if not enabled():
         return None
     if isinstance(data, memoryview):
@@ -96,20 +101,23 @@ def parse_bytes(data: bytes | bytearray | memoryview, threads: int | None = None
         return np.empty((0, 0), dtype=np.float64)
     capacity = count_lines(data, start)
     out = np.empty((capacity, width), dtype=np.float64)
-    rows = parse_into(data, start, len(data), out, 0, width, threads)
+    rows = parse_into(data, start, len(data), out, 0, width, threads, stops)
     if rows is None:
         return None
     return out if rows == capacity else out[:rows]
 
 
 def parse_into(data: bytes | bytearray, start: int, stop: int, out: np.ndarray, row: int, width: int,
-               threads: int | None = None) -> int | None:
+               threads: int | None = None, stops: list[int] | None = None) -> int | None:
     """Parse whole lines data[start:stop] into out[row:]; the rows written, or None if the C
-    parser stopped (out[row:] is then undefined). Large inputs are split at newlines and
-    parsed by several threads at once."""
+    parser stopped (out[row:] is then undefined, and `stops`, when given, gets the offset in
+    data of the first line it stopped on). Large inputs are split at newlines and parsed by
+    several threads at once."""
     threads = default_threads() if threads is None else max(1, threads)
     if threads == 1 or stop - start < PARALLEL_MIN_BYTES:
-        rows, kind, _, _ = _csvparse.parse_into(data, start, stop, out, row, width)
+        rows, kind, line, _ = _csvparse.parse_into(data, start, stop, out, row, width)
+        if kind != 0 and stops is not None:
+            stops.append(line)
         return rows if kind == 0 else None
     bounds = [start]
     for i in range(1, threads):
@@ -127,7 +135,10 @@ def parse_into(data: bytes | bytearray, start: int, stop: int, out: np.ndarray, 
         lambda job: _csvparse.parse_into(data, job[0][0], job[0][1], out, job[1], width),
         zip(pieces, firsts),
     ))
-    if any(kind != 0 for _, kind, _, _ in results):
+    stopped = [line for _, kind, line, _ in results if kind != 0]
+    if stopped:
+        if stops is not None:
+            stops.append(stopped[0])  # the pieces are in order: the first is the earliest
         return None
     written = row
     for first, (rows, _, _, _) in zip(firsts, results):
@@ -135,6 +146,102 @@ def parse_into(data: bytes | bytearray, start: int, stop: int, out: np.ndarray, 
             out[written:written + rows] = out[first:first + rows]
         written += rows
     return written - row
+
+
+def error_lines(head: bytes, reference: bytes | None, skipped: int, bad_line: bytes,
+                rest: Iterable[bytes]) -> Iterator[bytes] | None:
+    """The lines of a CSV input the C parser stopped on, for tabular.locate_error to read fast.
+
+    The input is `head` (up to the end of its first non-empty line, `reference`, or up to the
+    stopped line when that is the first: reference None), then `skipped` lines, then
+    `bad_line`, where the parser stopped, then `rest`. The skipped lines parsed, so numpy and
+    locate_error accept them too: they come back as empty lines, which keep the line numbers
+    and cost nothing to read, and locate_error finds on these lines the error it would find
+    on the whole input. None when only the numpy path on the whole input can tell: numpy
+    takes the stopped line (a comment, a Unicode space), or it holds a quote, which may run
+    on into the next lines.
+    """
+    if b'"' in bad_line:
+        return None
+    probe = bad_line if reference is None else reference + b"\n" + bad_line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.loadtxt(io.BytesIO(probe), delimiter=",", dtype=np.float64, ndmin=2, quotechar='"',
+                       encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError):
+        if reference is None:  # head holds no whole line of its own (empty lines, a BOM)
+            return chain(io.BytesIO(head + bad_line), rest)
+        return chain(io.BytesIO(head), repeat(b"\n", skipped), [bad_line], rest)
+    return None
+
+
+def locatable(data: bytes | bytearray | memoryview, offset: int) -> Iterator[bytes] | None:
+    """error_lines() for a payload in memory, the C parser having stopped at `offset`."""
+    data = bytes(data)
+    position = len(BOM) if data.startswith(BOM) else 0
+    while position < offset:  # the first non-empty line: the reference for the column count
+        end = data.find(b"\n", position)
+        end = len(data) if end < 0 else end
+        if data[position:end].rstrip(b"\r"):
+            break
+        position = end + 1
+    line_end = data.find(b"\n", offset)
+    line_end = len(data) if line_end < 0 else line_end + 1
+    bad_line, rest = data[offset:line_end], io.BytesIO(data[line_end:])
+    if position >= offset:  # the stopped line is the first non-empty one
+        return error_lines(data[:offset], None, 0, bad_line, rest)
+    end = data.find(b"\n", position)
+    reference = data[position:end].rstrip(b"\r")
+    return error_lines(data[:end + 1], reference, count_lines(data, end + 1, offset), bad_line, rest)
+
+
+def locatable_file(open_stream: Callable[[], BinaryIO], offset: int) -> Iterator[bytes] | None:
+    """error_lines() for a file, the C parser having stopped at `offset` in its (decompressed)
+    bytes: reads its start, counts the lines up to the offset without keeping them, then
+    hands over the stopped line and the rest of the file, line by line."""
+    stream = open_stream()
+    try:
+        head = stream.read(min(offset, 1 << 20))
+        position = len(BOM) if head.startswith(BOM) else 0
+        reference_end = -1
+        while position < len(head):
+            end = head.find(b"\n", position)
+            if end < 0:
+                break
+            if head[position:end].rstrip(b"\r"):
+                reference_end = end
+                break
+            position = end + 1
+        if position >= offset:  # the stopped line is the first non-empty one
+            lines = error_lines(head, None, 0, stream.readline(), _rest(stream))
+        elif reference_end < 0:  # no whole first line in the first MiB: leave it to numpy
+            lines = None
+        else:
+            skipped = _csvparse.count_newlines(head, reference_end + 1, len(head))
+            left = offset - len(head)
+            while left > 0:
+                chunk = stream.read(min(left, CHUNK_BYTES))
+                if not chunk:
+                    return None  # the file changed under us
+                skipped += _csvparse.count_newlines(chunk, 0, len(chunk))
+                left -= len(chunk)
+            reference = head[position:reference_end].rstrip(b"\r")
+            lines = error_lines(head[:reference_end + 1], reference, skipped, stream.readline(), _rest(stream))
+    except BaseException:
+        stream.close()
+        raise
+    if lines is None:
+        stream.close()
+    return lines
+
+
+def _rest(stream: BinaryIO) -> Iterator[bytes]:
+    """The stream's remaining lines; it is closed when they are read or no longer wanted."""
+    try:
+        yield from stream
+    finally:
+        stream.close()
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -156,6 +263,8 @@ class RowSink:
         self.threads = threads
         self.width: int | None = None
         self.rows = 0
+        #: After add() returned None: where the C parser stopped, as an offset in the file's bytes.
+        self.stopped_at: int | None = None
         self._array: np.ndarray | None = None
 
     @staticmethod
@@ -186,6 +295,7 @@ class RowSink:
         """Append a file's records; (rows, width) added, or None when the C parser stopped
         (nothing of the file is kept: parse it with the numpy path and add_array it)."""
         before, width = self.rows, self.width
+        self.stopped_at = None
         with open_stream() as stream:
             ok = self._fill(stream)
         if not ok:
@@ -229,6 +339,7 @@ class RowSink:
     def _fill(self, stream: BinaryIO) -> bool:
         buffer = bytearray(self.chunk_bytes)
         held = 0  # bytes of an incomplete last line carried to the next chunk
+        consumed = 0  # bytes of the stream before buffer[0]
         first = True
         while True:
             if held == len(buffer):  # a line longer than the buffer
@@ -246,21 +357,24 @@ class RowSink:
             if first:
                 start = len(BOM) if buffer.startswith(BOM) else 0
                 first = False
-            if not self._parse(buffer, start, cut):
+            stops: list[int] = []
+            if not self._parse(buffer, start, cut, stops):
+                self.stopped_at = consumed + stops[0] if stops else None
                 return False
             if at_eof:
                 return True
             held = end - cut
             buffer[:held] = buffer[cut:end]
+            consumed += cut
 
-    def _parse(self, buffer: bytearray, start: int, stop: int) -> bool:
+    def _parse(self, buffer: bytearray, start: int, stop: int, stops: list[int] | None = None) -> bool:
         if self.width is None:
             self.width = first_width(buffer, start, stop)
             if self.width is None:
                 return True  # only empty lines so far
         self._reserve(self.rows + count_lines(buffer, start, stop))
         assert self._array is not None
-        rows = parse_into(buffer, start, stop, self._array, self.rows, self.width, self.threads)
+        rows = parse_into(buffer, start, stop, self._array, self.rows, self.width, self.threads, stops)
         if rows is None:
             return False
         self.rows += rows

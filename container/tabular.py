@@ -44,9 +44,16 @@ def parse(source: bytes | BinaryIO, *, reopen: Callable[[], BinaryIO] | None = N
     A payload goes to the C parser first (fastcsv); whatever it does not accept comes here.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        fast = fastcsv.parse_bytes(source)
+        stops: list[int] = []
+        fast = fastcsv.parse_bytes(source, stops=stops)
         if fast is not None:
             return fast
+        # Where the C parser stopped, the error is usually right there: locate it from that
+        # line instead of parsing and scanning the whole payload again (same answer, fast).
+        lines = fastcsv.locatable(source, stops[0]) if stops else None
+        located = locate_error(lines) if lines is not None else None  # type: ignore[arg-type]
+        if located is not None:
+            raise located
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
         with warnings.catch_warnings():

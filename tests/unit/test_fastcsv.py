@@ -12,6 +12,7 @@ import random
 import warnings
 from decimal import Decimal, getcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -341,3 +342,105 @@ def test_count_newlines_matches_bytes_count(data: bytes) -> None:
         assert fastcsv._csvparse.count_newlines(data, start, stop) == data.count(b"\n", start, stop)
     with pytest.raises(ValueError):
         fastcsv._csvparse.count_newlines(data, 0, len(data) + 1)
+
+
+# -- locating an error from where the C parser stopped ------------------------------------
+
+CORRUPTIONS = [
+    b"1,x,3", b"1,2", b"1,2,3,4", b"   ", b"\t", b"1,,3", b",2,3", b"1,2,", b"1,1_000,3", b"a,b,c",
+    b"1,2,3 # note", b"# a comment", b"1,\xff,3", b"1,\xc2\xa02,3", b'1,"2,3', b'"1","x",3', b"1,2\r3",
+    b"1,2,3e", b"nan,inf,-", b"0x10,2,3", b"1;2;3", b"1,2,3,",
+]
+
+
+def outcome(data: bytes) -> Any:
+    try:
+        return ("ok", tabular.parse(data).tobytes())
+    except tabular.CsvError as exc:
+        return ("error", str(exc), exc.line, exc.column, exc.looks_like_header)
+    except Exception as exc:  # whatever locate_error raises, it must raise on both paths
+        return ("raised", type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_errors_located_from_the_stop_match_the_numpy_path(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if seed % 2:  # split over threads: the earliest piece's stop must be the one reported
+        monkeypatch.setattr(fastcsv, "PARALLEL_MIN_BYTES", 0)
+    pick = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        lines = [",".join(repr(float(v)) for v in row) for row in rng.standard_normal((pick.randint(1, 60), 3))]
+        for _ in range(pick.randint(0, 3)):
+            lines.insert(pick.randint(0, len(lines)), pick.choice(["", "", "\r"]))
+        for _ in range(pick.randint(1, 2)):
+            lines.insert(pick.randint(0, len(lines)), pick.choice(CORRUPTIONS).decode("latin-1"))
+        end = pick.choice(["\n", "\r\n"])
+        data = (pick.choice(["", "\ufeff"]) + end.join(lines) + pick.choice(["", end])).encode("utf-8", "surrogateescape")
+        data = data.replace("\xff".encode(), b"\xff").replace("\xc2\xa0".encode(), b"\xc2\xa0")
+        fast = outcome(data)
+        with monkeypatch.context() as m:
+            m.setenv(fastcsv.PARSER_ENV, "numpy")
+            slow = outcome(data)
+        assert fast == slow, data[:300]
+
+
+def test_a_late_error_in_a_large_payload_is_located_without_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = random_csv(20000, 4, 1) + b"1,2,oops,4\n" + random_csv(10, 4, 2)
+
+    loadtxt = np.loadtxt
+
+    def only_small(stream: Any, *args: Any, **kwargs: Any) -> Any:
+        assert len(stream.getvalue()) < 1000, "the whole payload went through numpy.loadtxt"
+        return loadtxt(stream, *args, **kwargs)
+
+    monkeypatch.setattr(np, "loadtxt", only_small)
+    with pytest.raises(tabular.CsvError) as info:
+        tabular.parse(data)
+    assert (info.value.line, info.value.column) == (20001, 3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_training_errors_located_from_the_stop_match_the_numpy_path(
+        seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pick = random.Random(seed)
+    monkeypatch.setattr(fastcsv, "CHUNK_BYTES", pick.choice([64, 1000, 1 << 20]))  # stops in later chunks
+    for case in range(15):
+        rng = np.random.default_rng(case)
+        lines = [",".join(repr(float(v)) for v in row) for row in rng.standard_normal((pick.randint(5, 200), 3))]
+        lines.insert(pick.randint(0, len(lines)), pick.choice(CORRUPTIONS).decode("latin-1"))
+        for _ in range(pick.randint(0, 3)):
+            lines.insert(pick.randint(0, len(lines)), "")
+        end = pick.choice(["\n", "\r\n"])
+        bad = (pick.choice(["", "\ufeff"]) + end.join(lines) + end).encode("utf-8", "surrogateescape")
+        bad = bad.replace("\xff".encode(), b"\xff").replace("\xc2\xa0".encode(), b"\xc2\xa0")
+        files = {"a.csv": random_csv(7, 3, case), "b.csv": gzip.compress(bad) if case % 3 == 0 else bad}
+        paths = write_channel(tmp_path / f"{seed}-{case}", files)
+
+        def load() -> Any:
+            try:
+                return ("ok", dataset.load(Channel("train"), paths).X.tobytes())
+            except DataError as exc:
+                return ("error", str(exc))
+            except Exception as exc:  # whatever locate_error raises, it must raise on both paths
+                return ("raised", type(exc).__name__, str(exc))
+
+        fast = load()
+        with monkeypatch.context() as m:
+            m.setenv(fastcsv.PARSER_ENV, "numpy")
+            slow = load()
+        assert fast == slow, bad[:300]
+
+
+def test_a_late_error_in_a_large_file_is_located_without_the_numpy_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastcsv, "CHUNK_BYTES", 1 << 16)
+    paths = write_channel(tmp_path, {"a.csv": random_csv(5000, 4, 1) + b"1,2,oops,4\n" + random_csv(10, 4, 2)})
+    loadtxt = np.loadtxt
+
+    def only_small(stream: Any, *args: Any, **kwargs: Any) -> Any:
+        assert isinstance(stream, io.BytesIO) and len(stream.getvalue()) < 1000, "numpy read the whole file"
+        return loadtxt(stream, *args, **kwargs)
+
+    monkeypatch.setattr(np, "loadtxt", only_small)
+    with pytest.raises(DataError, match="line 5001, column 3: 'oops' is not a number"):
+        dataset.load(Channel("train"), paths)
