@@ -91,7 +91,10 @@ def locate_error(stream: BinaryIO) -> CsvError | None:
         if not text.strip():
             return CsvError(number, None, "holds only spaces: delete the line (empty lines are fine)")
         # The csv module splits as numpy does: a quoted field may hold a comma.
-        fields = [f.strip() for f in next(csv.reader([text]), [])]
+        try:
+            fields = [f.strip() for f in next(csv.reader([text]), [])]
+        except csv.Error:  # a bare carriage return inside the line, for one
+            return CsvError(number, None, "has a stray carriage return (\\r) inside it: end lines with \\n or \\r\\n")
         if expected is None:
             expected, first_line = len(fields), number
         elif len(fields) != expected:

@@ -159,3 +159,13 @@ def test_locate_error_returns_none_for_good_csv() -> None:
 def test_comment_lines_that_numpy_skips_do_not_shift_the_error() -> None:
     exc = error(b"# exported by a tool\n1,2\n3,4 # fine\n5,x\n")
     assert (exc.line, exc.column) == (4, 2)
+
+
+def test_a_stray_carriage_return_is_a_located_csv_error() -> None:
+    import pytest as _pytest
+
+    from container.tabular import CsvError, parse as _parse
+
+    with _pytest.raises(CsvError) as caught:
+        _parse(b"1,2\n3,4\r5\n")
+    assert caught.value.line == 2
