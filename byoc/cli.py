@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import shutil
 import sys
@@ -94,16 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_hyperparameters(items: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise SystemExit(f"byoc: hyperparameter {item!r} is not NAME=VALUE")
-        try:
-            values[name] = json.loads(raw)
-        except ValueError:
-            values[name] = raw
-    return values
+    try:
+        return jobdir.parse_hyperparameter_args(items)
+    except ValueError as exc:
+        raise SystemExit(f"byoc: {exc}") from None
 
 
 def _backend(image: str | None) -> Any:

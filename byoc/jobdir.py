@@ -92,5 +92,19 @@ def unpack(archive: Path, folder: Path) -> Path:
     return folder
 
 
+def parse_hyperparameter_args(items: list[str]) -> dict[str, Any]:
+    """NAME=VALUE command-line items; VALUE is parsed as JSON when it can be. ValueError if malformed."""
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"hyperparameter {item!r} is not NAME=VALUE")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    return values
+
+
 def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2) + "\n")

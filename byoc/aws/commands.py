@@ -9,7 +9,6 @@ script wants (the endpoint name, the model artifact URI, the prediction), last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import textwrap
@@ -433,16 +432,12 @@ def parse_channels(items: list[str]) -> dict[str, str]:
 
 
 def parse_hyperparameters(items: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise PreflightError(f"hyperparameter {item!r} is not NAME=VALUE")
-        try:
-            values[name] = json.loads(raw)
-        except ValueError:
-            values[name] = raw
-    return values
+    from ..jobdir import parse_hyperparameter_args
+
+    try:
+        return parse_hyperparameter_args(items)
+    except ValueError as exc:
+        raise PreflightError(str(exc)) from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
