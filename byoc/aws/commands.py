@@ -9,6 +9,7 @@ script wants (the endpoint name, the model artifact URI, the prediction), last.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import textwrap
@@ -119,6 +120,11 @@ def _check_image_in_ecr(session: Any, image: str) -> None:
     if note:
         print(f"Note: {note}", file=sys.stderr)
     preflight.require([problem])
+
+
+def _lazy_bucket(session: Any, args: argparse.Namespace) -> Callable[[], str]:
+    """The default bucket, looked up (and created) only when something needs uploading."""
+    return functools.cache(lambda: _bucket_for(session, args))
 
 
 def _bucket_for(session: Any, args: argparse.Namespace) -> str:
@@ -471,12 +477,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     preflight.require(problems)
 
     session = _session(args)
-    bucket: str | None = None
-
-    def default_bucket() -> str:
-        nonlocal bucket
-        bucket = bucket or _bucket_for(session, args)
-        return bucket
+    default_bucket = _lazy_bucket(session, args)
 
     # Read-only checks of what the user named first; only then make or fill the default bucket.
     _check_image_in_ecr(session, args.image)
@@ -604,12 +605,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
     model_name = args.model_name or (name + "-model" if len(name) <= 57 else names.unique("byoc-transform-model"))
     with (_model_archive(args) if making_model else nullcontext((None, None))) as (archive, _checked):
         session = _session(args)
-        bucket: str | None = None
-
-        def default_bucket() -> str:
-            nonlocal bucket
-            bucket = bucket or _bucket_for(session, args)
-            return bucket
+        default_bucket = _lazy_bucket(session, args)
 
         # Read-only checks of what the user named first; only then make or fill the default bucket.
         if not making_model:
