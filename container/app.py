@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from . import codecs
+from .body import read_body
 from .errors import ByocError, PayloadTooLarge, http_status
 from .inference import (
     CUSTOM_ATTRIBUTES_HEADER,
@@ -45,6 +46,9 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     execution_parameters = json.dumps(settings.execution_parameters())
     deadline = RequestDeadline(settings.timeout)
+    # One prediction at a time per worker by default, whatever the threads: a model (or a
+    # user's hook) need not be thread-safe, and the spare thread is there for /ping.
+    turns = threading.BoundedSemaphore(settings.predictions)
 
     @app.get("/ping")
     def ping() -> Response:
@@ -76,7 +80,8 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
                 custom_attributes=attributes,
                 output=choose_output(attributes, settings.default_output),
             )
-            payload, content_type = pipeline.invoke(body, context)
+            with turns:
+                payload, content_type = pipeline.invoke(body, context)
         response = Response(payload, status=200, content_type=content_type)
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
@@ -114,12 +119,12 @@ def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
         return _error_response(500, "InternalServerError",
                                f"Unexpected {type(error).__name__}; the server log has the details.")
 
-    app.wsgi_app = _fast_path(app.wsgi_app, pipeline, settings, deadline)  # type: ignore[method-assign]
+    app.wsgi_app = _fast_path(app.wsgi_app, pipeline, settings, deadline, turns)  # type: ignore[method-assign]
     return app
 
 
 def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSettings,  # type: ignore[no-untyped-def]
-               deadline: "RequestDeadline"):
+               deadline: "RequestDeadline", turns: threading.BoundedSemaphore):
     """GET /ping and POST /invocations without Flask's per-request machinery.
 
     They are nearly every request SageMaker sends, and Flask's request and app contexts, URL
@@ -145,9 +150,8 @@ def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSetting
         try:
             with deadline.track(request_id):
                 if "wsgi.input_terminated" in environ:  # gunicorn: the body ends at Content-Length
-                    # One read: werkzeug's stream reads 64 KiB at a time, and gunicorn copies
-                    # its buffered rest on every read, which for a 50 MB body is ~8x the body.
-                    body = environ["wsgi.input"].read(int(length))
+                    # One read (werkzeug's stream reads 64 KiB at a time), past gunicorn's copies.
+                    body = read_body(environ["wsgi.input"], int(length))
                 else:
                     body = get_input_stream(environ, max_content_length=limit).read()
                 headers = EnvironHeaders(environ)
@@ -163,7 +167,8 @@ def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSetting
                     custom_attributes=attributes,
                     output=choose_output(attributes, settings.default_output),
                 )
-                payload, content_type = pipeline.invoke(body, context)
+                with turns:
+                    payload, content_type = pipeline.invoke(body, context)
             if not (type(content_type) is str and content_type.isascii() and content_type.isprintable()):
                 # What werkzeug does with anything else (or how it refuses it) is its to say.
                 response = Response(payload, status=200, content_type=content_type)

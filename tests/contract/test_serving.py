@@ -403,3 +403,34 @@ def test_max_payload_0_takes_a_streamed_body_of_any_size(shared_server) -> None:
                              headers={"Content-Type": CSV, "Accept": CSV})
     assert response.status_code == 200, response.text[:500]
     assert len(response.text.splitlines()) == (rows // 4096 + 1) * 4096
+
+
+def test_large_bodies_back_to_back_and_pipelined_on_one_connection(server, features, model) -> None:
+    # Bodies over 256 KB are read past gunicorn's buffers (container.body): what gunicorn had
+    # already read, a pipelined request behind the body included, must all still be there.
+    import socket
+
+    rows = np.tile(features, (60000 // len(features) + 1, 1))[:60000]
+    big, small = csv_body(rows), csv_body(features[:3])
+    assert len(big) > 512 * 1024
+    want_big = "".join(f"{v}\n" for v in model.predict(rows).tolist()).encode()
+    want_small = "".join(f"{v}\n" for v in model.predict(features[:3]).tolist()).encode()
+
+    def request(body: bytes) -> bytes:
+        return (b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: text/csv\r\nAccept: text/csv\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+    host, port = server.url.rsplit("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        # Three requests in one write: the second's headers arrive with the first's body.
+        sock.sendall(request(big) + request(small) + request(big))
+        reader = sock.makefile("rb")
+        for want in (want_big, want_small, want_big):
+            status = reader.readline()
+            assert status.startswith(b"HTTP/1.1 200"), status + reader.read1(2000)
+            length = None
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            assert reader.read(length) == want
