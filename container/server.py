@@ -114,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                     "or fail. Pin the training version in the image.", name, trained, now)
     log.info(
         "Model loaded from %s in %.2f s (%s); hooks: %s. Serving on %s with %d worker(s) x %d thread(s), "
-        "timeout %d s, payload limit %s.",
+        "%d prediction(s) at a time, timeout %d s, payload limit %s.",
         paths.model_dir, time.monotonic() - started, type(pipeline.model).__name__,
         ", ".join(pipeline.custom) or "defaults", settings.bind, settings.workers, settings.threads,
-        settings.timeout,
+        settings.predictions, settings.timeout,
         f"{settings.max_payload_mb:g} MB" if settings.max_payload_bytes else "none",
     )
     if settings.safe_port_range:

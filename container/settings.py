@@ -31,7 +31,10 @@ class ServingSettings:
     port: int = DEFAULT_PORT
     safe_port_range: tuple[int, int] | None = None
     workers: int = 1
-    threads: int = 1
+    #: gunicorn's threads per worker: two, so that /ping has a thread while a prediction runs.
+    threads: int = 2
+    #: Predictions a worker runs at once; the other threads answer /ping and wait their turn.
+    predictions: int = 1
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
     default_accept: str | None = None
@@ -55,7 +58,7 @@ class ServingSettings:
         payload = min(math.floor(self.max_payload_mb), MAX_BATCH_PAYLOAD_PRODUCT)
         if self.max_payload_mb and not payload:
             payload = 1
-        concurrency = self.workers * self.threads
+        concurrency = self.workers * self.predictions
         if payload:
             concurrency = max(1, min(concurrency, MAX_BATCH_PAYLOAD_PRODUCT // payload))
         return {
@@ -71,12 +74,18 @@ class ServingSettings:
         safe = _port_range(env.get("SAGEMAKER_SAFE_PORT_RANGE"))
         workers = _int(env, ("MODEL_SERVER_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"),
                        default_workers(), low=1, high=256)
+        threads = _int(env, "BYOC_WORKER_THREADS", 2, low=1, high=64)
+        predictions = _int(env, "BYOC_PREDICTIONS_PER_WORKER", 1, low=1, high=64)
+        if predictions > threads:
+            raise ConfigError(f"BYOC_PREDICTIONS_PER_WORKER={predictions} is more than BYOC_WORKER_THREADS="
+                              f"{threads}: a worker runs at most one request per thread.")
         return cls(
             host=env.get("BYOC_BIND_HOST") or "0.0.0.0",
             port=port,
             safe_port_range=safe,
             workers=workers,
-            threads=_int(env, "BYOC_WORKER_THREADS", 1, low=1, high=64),
+            threads=threads,
+            predictions=predictions,
             timeout=_int(env, ("MODEL_SERVER_TIMEOUT", "SAGEMAKER_MODEL_SERVER_TIMEOUT"),
                          DEFAULT_TIMEOUT, low=1, high=3600),
             max_payload_mb=_float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB),

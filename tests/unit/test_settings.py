@@ -20,7 +20,7 @@ def test_defaults() -> None:
     assert s.host == "0.0.0.0"
     assert s.bind == "0.0.0.0:8080"
     assert s.workers == default_workers() >= 1
-    assert s.threads == 1
+    assert (s.threads, s.predictions) == (2, 1)  # a spare thread for /ping
     assert s.timeout == DEFAULT_TIMEOUT == 60
     assert s.max_payload_mb == DEFAULT_MAX_PAYLOAD_MB == 6
     assert s.max_payload_bytes == 6 * 1024 * 1024 == 6291456  # InvokeEndpoint's BodyBlob limit
@@ -91,6 +91,8 @@ def test_ipv6_bind() -> None:
         ({"SAGEMAKER_SAFE_PORT_RANGE": "a-b"}, "SAGEMAKER_SAFE_PORT_RANGE"),
         ({"BYOC_DEFAULT_OUTPUT": "logits"}, "BYOC_DEFAULT_OUTPUT"),
         ({"BYOC_WORKER_THREADS": "0"}, "BYOC_WORKER_THREADS"),
+        ({"BYOC_PREDICTIONS_PER_WORKER": "0"}, "BYOC_PREDICTIONS_PER_WORKER"),
+        ({"BYOC_PREDICTIONS_PER_WORKER": "3"}, "BYOC_PREDICTIONS_PER_WORKER"),  # over the 2 threads
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "csv"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "*/*"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
     ],
@@ -120,7 +122,9 @@ def test_execution_parameters_default() -> None:
 @pytest.mark.parametrize(
     ("env", "concurrency", "payload"),
     [
-        ({"MODEL_SERVER_WORKERS": "4", "BYOC_WORKER_THREADS": "8", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6"}, 16, 6),
+        ({"MODEL_SERVER_WORKERS": "4", "BYOC_WORKER_THREADS": "8", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6"}, 4, 6),
+        ({"MODEL_SERVER_WORKERS": "4", "BYOC_WORKER_THREADS": "8", "BYOC_PREDICTIONS_PER_WORKER": "4",
+          "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6"}, 16, 6),
         ({"MODEL_SERVER_WORKERS": "32", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "10"}, 10, 10),
         ({"MODEL_SERVER_WORKERS": "8", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "100"}, 1, 100),
         ({"MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "1"}, 3, 1),
