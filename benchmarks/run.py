@@ -3,7 +3,7 @@
     .venv/bin/pip install -e '.[bench]'       # matplotlib and pandas (the comparison)
     apt-get install -y wrk                    # the load generator (Debian/Ubuntu)
     .venv/bin/python benchmarks/run.py --quick                # a sanity run, about 2 minutes
-    .venv/bin/python benchmarks/run.py                        # the full run, about 15 minutes
+    .venv/bin/python benchmarks/run.py                        # the full run, about 10 minutes
     .venv/bin/python benchmarks/run.py --only serving,memory  # some sections
 
 Sections (issue 5):
