@@ -26,15 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from byoc import jobdir, sample  # noqa: E402
-from byoc.local import free_port  # noqa: E402
+from byoc import docker_local, jobdir, sample  # noqa: E402
 
 CONTEXT = ["Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md", "container", "model", "byoc"]
 
@@ -96,22 +93,14 @@ def trained_model(tag: str, work: Path) -> Path:
 
 
 def time_to_ping(tag: str, model: Path) -> float:
-    port = free_port()
+    """`docker run IMAGE serve` to the first 200 from /ping, through byoc's own Server (`--image`)."""
     started = time.monotonic()
-    container = sh("docker", "run", "-d", "--network", "host", "-e", f"SAGEMAKER_BIND_TO_PORT={port}",
-                   "-e", "BYOC_BIND_HOST=127.0.0.1", "-v", f"{model}:/opt/ml/model:ro", tag, "serve")
+    server = docker_local.Server(tag, model.parent).start()
     try:
-        while time.monotonic() - started < 120:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        return time.monotonic() - started
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.02)
-        raise SystemExit(f"no 200 from /ping in 120 s:\n{sh('docker', 'logs', container)}")
+        server.wait_ready(timeout=120)
+        return time.monotonic() - started
     finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        server.stop(timeout=5)
 
 
 def main() -> int:
