@@ -15,7 +15,7 @@ from typing import IO, Any, Mapping
 from . import models, names, waiting
 from .console import STDERR
 from .errors import AwsCommandError, Failed, NotFound, PreflightError, Unsupported
-from .session import AwsSession, error_code, error_message, translate
+from .session import AwsSession, delete_quietly, error_code, error_message, translate
 
 DEFAULT_VARIANT = "AllTraffic"
 TAG_KEY = "byoc:endpoint"
@@ -234,8 +234,9 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
     if existing:
         status = existing.get("EndpointStatus")
         if status in BUSY:
-            raise Failed(f"endpoint {plan.endpoint} is {status}; deploy again once it has settled "
-                         "(byoc deploy ... --wait shows when).")
+            waiter = "endpoint-deleted" if status == "Deleting" else "endpoint-in-service"
+            raise Failed(f"endpoint {plan.endpoint} is {status}; deploy again once it has settled",
+                         hint=f"`aws sagemaker wait {waiter} --endpoint-name {plan.endpoint}` waits for that.")
         if status == "Failed":
             raise Failed(f"endpoint {plan.endpoint} exists but is Failed "
                          f"({existing.get('FailureReason', 'no reason given')}); it cannot be updated.",
@@ -316,7 +317,7 @@ def _undo(session: AwsSession, created: Mapping[str, str], out: IO[str]) -> None
     """Remove what this deploy created and nothing uses."""
     client = session.client("sagemaker")
     if "config" in created:
-        _quiet_delete(session, "sagemaker:DeleteEndpointConfig", out, f"endpoint config {created['config']}",
+        delete_quietly(session, "sagemaker:DeleteEndpointConfig", out, f"endpoint config {created['config']}",
                       lambda: client.delete_endpoint_config(EndpointConfigName=created["config"]))
     if "model" in created:
         models.delete(session, created["model"], out=out)
@@ -327,27 +328,13 @@ def remove_unused(session: AwsSession, config: str | None, model_names: list[str
     client = session.client("sagemaker")
     removed = []
     if config:
-        if _quiet_delete(session, "sagemaker:DeleteEndpointConfig", out, f"previous endpoint config {config}",
+        if delete_quietly(session, "sagemaker:DeleteEndpointConfig", out, f"previous endpoint config {config}",
                          lambda: client.delete_endpoint_config(EndpointConfigName=config)):
             removed.append(config)
     for model in model_names:
         if model not in keep_models and models.delete(session, model, what="previous model", out=out):
             removed.append(model)
     return removed
-
-
-def _quiet_delete(session: AwsSession, action: str, out: IO[str], what: str, call: Any) -> bool:
-    try:
-        with translate(action, session, not_found=f"{what} was already gone"):
-            call()
-        print(f"Deleted {what}", file=out)
-        return True
-    except NotFound as exc:
-        print(str(exc), file=out)
-        return False
-    except AwsCommandError as exc:
-        print(f"Could not delete {what}: {exc}", file=out)
-        return False
 
 
 # -- invoke --------------------------------------------------------------------------------
@@ -436,7 +423,7 @@ def delete(session: AwsSession, endpoint: str, *, wait: bool, delay: float | Non
         with translate("sagemaker:DescribeEndpoint", session):
             waiting.wait(client, "endpoint_deleted", {"EndpointName": endpoint}, label=f"endpoint {endpoint}",
                          status_of=in_service_status, delay=delay, timeout=timeout, out=out, done="gone")
-    if config_name and config is not None and _quiet_delete(
+    if config_name and config is not None and delete_quietly(
             session, "sagemaker:DeleteEndpointConfig", out, f"endpoint config {config_name}",
             lambda: client.delete_endpoint_config(EndpointConfigName=config_name)):
         result.deleted.append(f"endpoint config {config_name}")

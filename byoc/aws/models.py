@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import IO, Any, Mapping
 
 from .console import STDERR
-from .errors import AwsCommandError, NotFound
-from .session import AwsSession, translate
+from .session import AwsSession, delete_quietly, translate
 
 #: The tag on a model made for one transform job, naming the job.
 TRANSFORM_TAG_KEY = "byoc:transform-job"
@@ -44,16 +43,6 @@ def require(session: AwsSession, name: str) -> dict[str, Any]:
 
 
 def delete(session: AwsSession, name: str, *, what: str = "model", out: IO[str] = STDERR) -> bool:
-    """Delete a model, saying so; one already gone, or a refusal, is reported, not raised (this
-    runs while cleaning up, when the command's own outcome is what matters)."""
-    try:
-        with translate("sagemaker:DeleteModel", session, not_found=f"{what} {name} was already gone"):
-            session.client("sagemaker").delete_model(ModelName=name)
-    except NotFound as exc:
-        print(str(exc), file=out)
-        return False
-    except AwsCommandError as exc:
-        print(f"Could not delete {what} {name}: {exc}", file=out)
-        return False
-    print(f"Deleted {what} {name}", file=out)
-    return True
+    """Delete a model while cleaning up, saying so (see session.delete_quietly)."""
+    return delete_quietly(session, "sagemaker:DeleteModel", out, f"{what} {name}",
+                          lambda: session.client("sagemaker").delete_model(ModelName=name))

@@ -10,4 +10,7 @@ work; byoc.cli lists the modules in the order `byoc --help` shows them.
     autoscale   Application Auto Scaling for an endpoint variant
     ecr         hidden helpers for build_and_push.sh
     aws_options what every AWS command shares: region and profile, waiting, S3, exit codes
+
+A new family (tuning, processing, a model registry) is one module here with register(), one
+orchestration module in byoc/aws that owns the resource, and its name in byoc.cli.COMMAND_MODULES.
 """

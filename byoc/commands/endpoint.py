@@ -191,7 +191,8 @@ def _invoke_parser(subparsers: Any) -> None:
         subparsers, "invoke", "send a request to an endpoint and print the answer",
         "InvokeEndpoint with a file, stdin (-) or --body; the answer's body goes to stdout "
         "(or --output), its content type and variant to stderr. The endpoint is looked up first: "
-        "a missing one exits 5, one that is not InService exits 1 (--wait waits for it).")
+        "a missing one exits 5, one that takes no requests (Creating, Failed) exits 1; --wait waits "
+        "for InService.")
     p.add_argument("endpoint", help="endpoint name (case-sensitive)")
     p.add_argument("input", nargs="?", help="file with the request body, or - for stdin")
     p.add_argument("--body", help="the request body inline, instead of a file")
