@@ -143,9 +143,9 @@ class TransformSpec:
     def makes_model(self) -> bool:
         return self.model_name is None
 
-    @property
-    def own_model_name(self) -> str:
-        """The model this job runs on: the one named, or <job>-model (made here)."""
+    def pick_model_name(self) -> str:
+        """The model this job runs on: the one named, or <job>-model (made here; a long job name
+        gets a timestamped one, so call this once)."""
         if self.model_name:
             return self.model_name
         return self.name + "-model" if len(self.name) <= 57 else names.unique("byoc-transform-model")
@@ -192,9 +192,10 @@ def start_job(session: AwsSession, spec: TransformSpec, model: PreparedModel | N
               bucket: Callable[[], str], *, out: IO[str] = STDERR) -> TransformRun:
     """Check what the spec names (read-only), then upload, make the model if asked, and send
     CreateTransformJob. A model made here is deleted again if the job cannot be started."""
-    model_name = spec.own_model_name
+    model_name = spec.pick_model_name()
     if spec.makes_model:
-        assert model is not None and spec.image is not None
+        if model is None or spec.image is None:
+            raise ValueError("a transform that makes its model needs the prepared model and an image")
         ecr.require_image(session, spec.image, out=out)
         model.check_in_place(session, out=out)
     else:
