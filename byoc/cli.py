@@ -6,7 +6,7 @@
     byoc sample DIR                write the sample data set
     byoc image build               build the image (then add --image IMAGE to demo and local)
 
-The AWS commands (deploy, invoke, delete, train, transform, autoscale) come from byoc.aws.
+The AWS commands (deploy, invoke, delete, train, transform, autoscale) come from byoc.commands.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any
 from . import jobdir, local, sample
 
 #: Modules that add subcommands with register(subparsers); missing ones are skipped.
-COMMAND_MODULES = ("byoc.docker_local", "byoc.aws.commands")
+COMMAND_MODULES = ("byoc.docker_local", "byoc.commands.endpoint", "byoc.commands.train",
+                   "byoc.commands.transform", "byoc.commands.autoscale", "byoc.commands.ecr")
 
 
 def main(argv: list[str] | None = None) -> int:

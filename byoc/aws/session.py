@@ -194,3 +194,19 @@ def translate(action: str, session: AwsSession | None = None, *,
         raise Failed(f"{action} failed: {code}: {message}") from None
     except BotoCoreError as exc:
         raise Failed(f"{action} failed: {exc}") from None
+
+
+def delete_quietly(session: AwsSession, action: str, out: Any, what: str, call: Any) -> bool:
+    """call() a Delete* while cleaning up, saying what happened: one already gone, or a refusal,
+    is reported, not raised, as the command's own outcome is what matters then."""
+    try:
+        with translate(action, session, not_found=f"{what} was already gone"):
+            call()
+    except NotFound as exc:
+        print(str(exc), file=out)
+        return False
+    except AwsCommandError as exc:
+        print(f"Could not delete {what}: {exc}", file=out)
+        return False
+    print(f"Deleted {what}", file=out)
+    return True

@@ -80,6 +80,36 @@ def test_a_timeout_says_the_work_goes_on(stubbed) -> None:
     assert caught.value.exit_code == EXIT_TIMEOUT
 
 
+@pytest.mark.parametrize("status,hint", [
+    ("Creating", "--wait waits until it is InService"),
+    ("Failed", "Remove it with `byoc delete iris`, then deploy again"),
+])
+def test_invoke_refuses_an_endpoint_that_takes_no_requests(stubbed, status, hint) -> None:
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "iris"})
+    with pytest.raises(Failed, match=f"endpoint iris is {status}, not InService") as caught:
+        endpoints.require_serving(session, "iris")
+    assert hint in str(caught.value) and caught.value.exit_code == EXIT_FAILED
+
+
+def test_an_updating_endpoint_still_serves(stubbed) -> None:
+    """During UpdateEndpoint the old config answers: invoke goes ahead."""
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint("Updating"), {"EndpointName": "iris"})
+    assert endpoints.require_serving(session, "iris")["EndpointStatus"] == "Updating"
+
+
+@pytest.mark.parametrize("status,waiter", [("Updating", "endpoint-in-service"), ("Deleting", "endpoint-deleted")])
+def test_a_deploy_over_a_busy_endpoint_names_the_wait_that_helps(stubbed, status, waiter) -> None:
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "iris"})
+    plan = endpoints.plan_deploy(endpoint="iris", image="i", model_data_url="s3://b/model.tar.gz",
+                                 role="arn:aws:iam::123456789012:role/R", instance_type="ml.m5.large", name="iris-2")
+    with pytest.raises(Failed, match=f"endpoint iris is {status}; deploy again once it has settled") as caught:
+        endpoints.deploy(session, plan, wait=False, out=io.StringIO())
+    assert f"`aws sagemaker wait {waiter} --endpoint-name iris` waits for that" in str(caught.value)
+
+
 def _job(status: str, secondary: str, transitions: list[tuple[str, str]], **extra) -> dict:
     return {
         "TrainingJobName": "job", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job",
