@@ -18,7 +18,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from . import artifacts
-from .app import create_app
+from .app import ServingApp
 from .errors import ByocError
 from .inference import InferencePipeline
 from .logs import configure_logging
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ServingSettings.from_env()
         pipeline = InferencePipeline(paths.model_dir, settings)
-        app = create_app(pipeline, settings)
+        app = ServingApp(pipeline, settings)
     except ByocError as exc:
         log.error("Cannot serve: %s", exc)
         return 1
