@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 from werkzeug.exceptions import ClientDisconnected
-from werkzeug.wsgi import get_content_length, get_input_stream
+from werkzeug.wsgi import get_input_stream
 
 from .errors import PayloadTooLarge, RequestError
 
@@ -45,7 +45,7 @@ def read_request_body(environ: dict[str, Any], limit: int | None) -> bytes:
     when the body ends before its Content-Length or its connection fails while it is read.
     """
     stream = environ["wsgi.input"]
-    length = get_content_length(environ)  # None: chunked (or no body at all)
+    length = content_length(environ)
     if length is None:
         return _read_streamed(environ, limit)
     if limit is not None and length > limit:
@@ -56,6 +56,20 @@ def read_request_body(environ: dict[str, Any], limit: int | None) -> bytes:
         raise RequestError(f"The request body ended after {len(body)} of the {length} bytes its "
                            "Content-Length announced: the client closed the connection early.")
     return body
+
+
+def content_length(environ: dict[str, Any]) -> int | None:
+    """The body's Content-Length; None for a body without one (chunked, or no body at all).
+
+    werkzeug's get_content_length says the same but takes 1 us (four times this) and reads
+    a malformed value as 0; gunicorn refuses one before the app sees it, other servers may not.
+    """
+    raw = environ.get("CONTENT_LENGTH")
+    if not raw or environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
+    raise RequestError(f"Content-Length {raw!r} is not a number of bytes.")
 
 
 def _read_streamed(environ: dict[str, Any], limit: int | None) -> bytes:

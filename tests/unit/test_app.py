@@ -254,6 +254,14 @@ def test_a_body_shorter_than_its_content_length_is_400_not_a_prediction(model_di
         "the client closed the connection early.")
 
 
+def test_a_malformed_content_length_is_400(model_dir: Path) -> None:
+    # gunicorn refuses it before the app; another WSGI server may pass it on.
+    bad = {"input_stream": io.BytesIO(ROW.encode()), "content_type": "text/csv",
+           "environ_overrides": {"CONTENT_LENGTH": "16 bytes"}}
+    assert answer(make_app(model_dir), "POST", "/invocations", **bad) == request_error(
+        "Content-Length '16 bytes' is not a number of bytes.")
+
+
 # -- errors from the model's code, and what the log says ------------------------------------------
 
 
