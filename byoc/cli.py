@@ -25,7 +25,7 @@ from typing import Any
 from . import jobdir, local, sample
 
 #: Modules that add subcommands with register(subparsers); missing ones are skipped.
-COMMAND_MODULES = ("byoc.docker_local", "byoc.aws.commands")
+COMMAND_MODULES = ("byoc.commands.image", "byoc.aws.commands")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,12 +99,12 @@ def parse_hyperparameters(items: list[str]) -> dict[str, Any]:
         raise SystemExit(f"byoc: {exc}") from None
 
 
-def _backend(image: str | None) -> Any:
+def _launcher(image: str | None) -> local.Launcher:
     if not image:
-        return local
-    from . import docker_local  # needs the docker package and an engine
+        return local.PYTHON
+    from .image import DockerRun
 
-    return docker_local.for_image(image)
+    return DockerRun(image)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -118,7 +118,7 @@ def cmd_local_train(args: argparse.Namespace) -> int:
     root = args.job_dir or Path("jobs") / name
     channels = {k: getattr(args, k) for k in ("train", "validation", "test") if getattr(args, k)}
     paths = jobdir.create(root, jobdir.JobSpec(channels, parse_hyperparameters(args.hyperparameter)))
-    result = _backend(args.image).run_train(paths, echo=sys.stdout, job_name=name)
+    result = local.run_train(paths, echo=sys.stdout, job_name=name, launcher=_launcher(args.image))
     return _report_training(result)
 
 
@@ -138,7 +138,7 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
     base = Path(tempfile.mkdtemp(prefix="byoc-serve-"))
     try:
         _stage_model(args.model, base / "model")
-        server = _backend(args.image).Server(base, port=args.port)
+        server = local.Server(base, port=args.port, launcher=_launcher(args.image))
         server.start()
         server.wait_ready(timeout=300)
         print(f"Serving {args.model} at {server.url} (Ctrl-C stops it). Try:\n")
@@ -161,7 +161,7 @@ def cmd_local_transform(args: argparse.Namespace) -> int:
     base = Path(tempfile.mkdtemp(prefix="byoc-transform-"))
     try:
         _stage_model(args.model, base / "model")
-        server = _backend(args.image).Server(base, env={"SAGEMAKER_BATCH": "true"})
+        server = local.Server(base, env={"SAGEMAKER_BATCH": "true"}, launcher=_launcher(args.image))
         server.start()
         try:
             server.wait_ready(timeout=300)
@@ -199,7 +199,7 @@ def curl_lines(url: str, payload: str = "5.1,3.5,1.4,0.2") -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    backend = _backend(args.image)
+    launcher = _launcher(args.image)
     workdir: Path = args.workdir
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -208,13 +208,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("== 2. Training job folder laid out as /opt/ml, then `train`")
     paths = jobdir.create(workdir / "job", jobdir.JobSpec(
         {k: data[k] for k in ("train", "validation", "test")}, {"n_estimators": 100}))
-    result = backend.run_train(paths, echo=sys.stdout, job_name="byoc-demo")
+    result = local.run_train(paths, echo=sys.stdout, job_name="byoc-demo", launcher=launcher)
     if _report_training(result):
         return 1
     print(f"== 3. `serve` on the model, extracted from {result.model_archive} as SageMaker does")
     base = workdir / "endpoint"
     jobdir.unpack(result.model_archive, base / "model")
-    server = backend.Server(base)
+    server = local.Server(base, launcher=launcher)
     server.start()
     try:
         waited = server.wait_ready(timeout=300)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from byoc import cli, docker_local
+from byoc import cli, image as images, local
 
 pytestmark = pytest.mark.docker
 
@@ -28,7 +28,7 @@ def test_byoc_demo_with_image(image: str, tmp_path: Path, capsys: pytest.Capture
 def test_docker_server_behaves_like_the_local_one(engine: Any, image: str, image_model: Path,
                                                   tmp_path: Path) -> None:
     shutil.copytree(image_model, tmp_path / "model")
-    server = docker_local.for_image(image, engine).Server(tmp_path)
+    server = local.Server(tmp_path, launcher=images.DockerRun(image))
     with server:
         assert server.process.poll() is None  # what `byoc local serve` polls
         request = urllib.request.Request(server.url + "/invocations", data=b"5.1,3.5,1.4,0.2\n",
@@ -38,4 +38,4 @@ def test_docker_server_behaves_like_the_local_one(engine: Any, image: str, image
     assert server.process.poll() == 0
     assert "Handling signal: term" in server.log
     with pytest.raises(Exception):  # removed once stopped
-        engine.containers.get(server.container.id)
+        engine.containers.get(server.child.launch.container)

@@ -1,0 +1,63 @@
+"""The `byoc` commands: one module per family, each with `register(subparsers)`.
+
+byoc.cli builds the parser from an explicit list of these modules. A command module parses its
+arguments, checks them, and calls the modules that do the work (byoc.local, byoc.image,
+byoc.jobdir, byoc.transform, byoc.aws); it orchestrates nothing itself. What the modules here
+share: argument types that refuse empty values, and the --image option's launcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from ..local import PYTHON, Launcher  # not `from .. import local`: byoc.commands.local is a module here
+
+
+def path_arg(text: str) -> Path:
+    """An argparse type: a path, never empty (Path("") would quietly be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder")
+    return Path(text)
+
+
+def nonempty(text: str) -> str:
+    """An argparse type: any text but an empty one."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value")
+    return text
+
+
+def add_image_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image", type=nonempty, metavar="IMAGE",
+                        help="run in this Docker image (docker run IMAGE train|serve) instead of as a process")
+
+
+def launcher(image: str | None) -> Launcher:
+    """How --image says to start train and serve: in that image, else as processes of this Python."""
+    if not image:
+        return PYTHON
+    from ..image import DockerRun
+
+    return DockerRun(image)  # checks the engine and the image before anything starts
+
+
+def path_setup() -> str | None:
+    """The shell command that puts this `byoc` on PATH (as after `make demo`); None when it is there."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    found = shutil.which("byoc")
+    if found and Path(found).resolve().parent == scripts.resolve():
+        return None
+    activate = scripts / "activate"
+    if sys.prefix != sys.base_prefix and activate.is_file():
+        try:
+            shown = activate.relative_to(Path.cwd())
+        except ValueError:
+            shown = activate
+        return f"source {shlex.quote(str(shown))}"
+    return f'export PATH="{scripts}{os.pathsep}$PATH"'
