@@ -26,6 +26,17 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
+def port_arg(text: str) -> int:
+    """An argparse type: a TCP port number."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
 def nonempty(text: str) -> str:
     """An argparse type: any text but an empty one."""
     if not text.strip():
