@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from byoc import docker_local
+from byoc import image as images
 
 pytestmark = pytest.mark.docker
 
@@ -20,7 +20,7 @@ def config(engine: Any, image: str) -> dict[str, Any]:
 def test_architecture_matches_the_host_and_labels_are_set(engine: Any, image: str) -> None:
     attrs = engine.images.get(image).attrs
     assert attrs["Os"] == "linux"
-    assert attrs["Architecture"] == docker_local.host_architecture(engine)
+    assert attrs["Architecture"] == images.engine_architecture()
     assert (attrs["Config"]["Labels"] or {}).get(LABEL) == "true"
 
 
