@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
-from .errors import ByocError, Unavailable, UsageError
+from .errors import ByocError, SetupError, UsageError
 from .local import Launch
 
 DEFAULT_TAG = "sagemaker-byoc:latest"
@@ -56,17 +56,17 @@ def docker(*args: str, check: bool = True, timeout: float | None = 60) -> subpro
         done = subprocess.run(["docker", *args], capture_output=True, text=True, errors="replace",
                               timeout=timeout, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise Unavailable("docker is not installed (https://docs.docker.com/get-docker/)") from None
+        raise SetupError("docker is not installed (https://docs.docker.com/get-docker/)") from None
     if check and done.returncode != 0:
         raise ByocError(f"docker {args[0]} failed (exit {done.returncode}): {_last_line(done.stderr)}")
     return done
 
 
 def engine_architecture() -> str:
-    """The engine's architecture in image terms (amd64, arm64); Unavailable when no engine answers."""
+    """The engine's architecture in image terms (amd64, arm64); SetupError when no engine answers."""
     done = docker("version", "--format", "{{.Server.Arch}}", check=False)
     if done.returncode != 0 or not done.stdout.strip():
-        raise Unavailable("the Docker engine is not reachable: is it running, and may this user use it? "
+        raise SetupError("the Docker engine is not reachable: is it running, and may this user use it? "
                           f"({_last_line(done.stderr)})")
     return done.stdout.strip()
 
@@ -137,7 +137,7 @@ def _stream(command: list[str], env: Mapping[str, str], echo: IO[str] | None) ->
         process = subprocess.Popen(command, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, errors="replace")
     except FileNotFoundError:
-        raise Unavailable("docker is not installed (https://docs.docker.com/get-docker/)") from None
+        raise SetupError("docker is not installed (https://docs.docker.com/get-docker/)") from None
     try:
         assert process.stdout is not None
         for line in process.stdout:

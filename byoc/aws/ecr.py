@@ -15,7 +15,7 @@ from typing import IO
 
 from . import names
 from .console import STDERR
-from .errors import ConfigError, PreflightError
+from ..errors import SetupError, PreflightError
 from .session import AwsSession, error_code, translate
 
 #: ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]: a private ECR registry.
@@ -104,7 +104,7 @@ def login_password(session: AwsSession) -> tuple[str, str, str]:
         data = session.client("ecr").get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     if not password:
-        raise ConfigError("ECR returned an authorization token without a password")
+        raise SetupError("ECR returned an authorization token without a password")
     host = data.get("proxyEndpoint", "").removeprefix("https://").removeprefix("http://")
     return user, password, host
 
@@ -169,7 +169,7 @@ def image_problem(session: AwsSession, image: str) -> tuple[str | None, str | No
                     return (f"ECR repository {repository} has no image {ref[1:]}: use the URI "
                             "build_and_push.sh printed last"), None
                 raise
-    except ConfigError as exc:
+    except SetupError as exc:
         return None, f"image not checked in ECR ({exc.message})"
     return None, None
 
@@ -194,9 +194,9 @@ def registry_manifest(registry: str, repository: str, tag: str, timeout: float =
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read(), response.headers.get_content_type()
     except urllib.error.HTTPError as exc:
-        raise ConfigError(f"registry {registry} has no {repository}:{tag} (HTTP {exc.code})") from None
+        raise SetupError(f"registry {registry} has no {repository}:{tag} (HTTP {exc.code})") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ConfigError(f"registry {registry} did not answer ({exc})") from None
+        raise SetupError(f"registry {registry} did not answer ({exc})") from None
 
 
 def record_image(session: AwsSession, registry: str, repository: str, tags: list[str], *,

@@ -14,7 +14,7 @@ from typing import IO, Any, Mapping
 
 from . import models, names, waiting
 from .console import STDERR
-from .errors import AwsCommandError, Failed, NotFound, PreflightError, Unsupported
+from ..errors import ByocError, Failed, NotFound, PreflightError, Unsupported
 from .session import AwsSession, delete_quietly, error_code, error_message, translate
 
 DEFAULT_VARIANT = "AllTraffic"
@@ -286,7 +286,7 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
             with translate("sagemaker:CreateEndpoint", session):
                 client.create_endpoint(**build_create_endpoint(name=plan.endpoint, config_name=plan.config_name,
                                                                tags=tags_for(plan.endpoint)))
-    except AwsCommandError as exc:
+    except ByocError as exc:
         _undo(session, created, out)
         if isinstance(exc, Unsupported) and existing:
             exc.hint = ("The endpoint still runs its previous config "

@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterator
 from .. import jobdir
 from . import s3
 from .console import STDERR
-from .errors import PreflightError
+from ..errors import PreflightError
 from .session import AwsSession
 
 ARCHIVE_NAME = "model.tar.gz"

@@ -16,7 +16,7 @@ from container.settings import MAX_BATCH_PAYLOAD_PRODUCT
 
 from .console import STDERR
 from .ecr import ECR_IMAGE
-from .errors import PreflightError
+from ..errors import PreflightError
 
 ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z-]*)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
 INSTANCE_TYPE = re.compile(r"ml\.([a-z0-9-]+)\.([a-z0-9-]+)")

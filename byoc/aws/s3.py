@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from .console import STDERR
-from .errors import NotFound, PreflightError
+from ..errors import NotFound, PreflightError
 from .session import AwsSession, error_code, http_status, translate
 
 S3_URI_MAX = 1024

@@ -14,7 +14,7 @@ from typing import IO, Any, Callable, Mapping
 
 from . import ecr, names, preflight, s3, waiting
 from .console import STDERR
-from .errors import Failed
+from ..errors import Failed
 from .session import AwsSession, translate
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"

@@ -15,7 +15,7 @@ from typing import IO, Any, Callable, Mapping
 from ..transform import STRATEGIES
 from . import ecr, models, names, preflight, s3, waiting
 from .console import STDERR
-from .errors import AwsCommandError, Failed, TimedOut
+from ..errors import ByocError, Failed, TimedOut
 from .modeldata import ARCHIVE_NAME, PreparedModel
 from .session import AwsSession, translate
 
@@ -225,7 +225,7 @@ def start_job(session: AwsSession, spec: TransformSpec, model: PreparedModel | N
         environment=spec.environment)
     try:
         start(session, request, out=out)
-    except AwsCommandError:
+    except ByocError:
         if spec.makes_model:
             models.delete(session, model_name, out=out)
         raise

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--policy-name", help="(default: byoc-ENDPOINT-VARIANT-invocations)")
     p.add_argument("--remove", action="store_true", help="delete the policy and deregister the variant")
     opts.add_wait(p, "the endpoint is InService before registering (it cannot be while Updating)")
-    p.set_defaults(func=opts.guarded(cmd_autoscale))
+    p.set_defaults(func=cmd_autoscale)
 
 
 def cmd_autoscale(args: argparse.Namespace) -> int:

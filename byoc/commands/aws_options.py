@@ -1,6 +1,6 @@
 """What every AWS command shares: --region/--profile, --wait/--wait-timeout, --bucket/--prefix,
-the execution role, the session, and the one place where an AwsCommandError becomes a message
-on stderr and an exit code (byoc.aws.errors lists them; every command's --help repeats them)."""
+the execution role and the session. Errors become a message and an exit code in byoc.cli, as for
+every command (byoc.errors lists the codes; every AWS command's --help repeats them)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import argparse
 import os
 import sys
 import textwrap
-from typing import Any, Callable
+from typing import Any
 
-from ..aws.errors import EXIT_CODES_HELP, AwsCommandError, PreflightError
+from ..errors import EXIT_CODES_HELP, PreflightError
 
 DEFAULT_INSTANCE = "ml.m5.large"
 DEFAULT_PREFIX = "byoc"
@@ -45,18 +45,6 @@ def add_bucket(parser: argparse.ArgumentParser) -> None:
 
 def add_role(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--role", help=f"execution role ARN (default: ${ROLE_ENV})")
-
-
-def guarded(handler: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int]:
-    """The handler, with an AwsCommandError reported in one line (plus its hint) and its exit code."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(handler(args) or 0)
-        except AwsCommandError as exc:
-            print(f"byoc {args.command}: {exc}", file=sys.stderr)
-            return exc.exit_code
-    run.__doc__ = handler.__doc__
-    return run
 
 
 def role(args: argparse.Namespace) -> str | None:

@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
     record.add_argument("registry")
     record.add_argument("repository")
     record.add_argument("tags", nargs="+", metavar="tag")
-    p.set_defaults(func=opts.guarded(cmd_ecr))
+    p.set_defaults(func=cmd_ecr)
 
 
 def cmd_ecr(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aws import names, preflight
-from ..aws.errors import AwsCommandError, PreflightError
+from ..errors import ByocError, PreflightError
 from . import aws_options as opts
 
 
@@ -67,7 +67,7 @@ def _deploy_parser(subparsers: Any) -> None:
                    help="keep the previous endpoint config and model after a blue/green update")
     opts.add_bucket(p)
     opts.add_wait(p, "the endpoint is InService")
-    p.set_defaults(func=opts.guarded(cmd_deploy))
+    p.set_defaults(func=cmd_deploy)
 
 
 def deploy_problems(args: argparse.Namespace, region: str, environment: dict[str, str]) -> list[str]:
@@ -164,7 +164,7 @@ def _smoke(session: Any, endpoint: str, body: bytes, content_type: str) -> int:
     try:
         result = endpoints.invoke(session, endpoints.build_invoke(endpoint=endpoint, body=body,
                                                                   content_type=content_type))
-    except AwsCommandError as exc:
+    except ByocError as exc:
         print(f"Smoke request failed: {exc}", file=sys.stderr)
         return exc.exit_code
     preview = result.body[:200].decode(errors="replace").strip()
@@ -202,7 +202,7 @@ def _invoke_parser(subparsers: Any) -> None:
     p.add_argument("--target-variant", help="send to this production variant")
     p.add_argument("--output", type=Path, help="write the answer's body here instead of stdout")
     opts.add_wait(p, "the endpoint is InService before sending (after a deploy without --wait)")
-    p.set_defaults(func=opts.guarded(cmd_invoke))
+    p.set_defaults(func=cmd_invoke)
 
 
 def request_body(args: argparse.Namespace, stdin: Any = None) -> bytes:
@@ -262,7 +262,7 @@ def _delete_parser(subparsers: Any) -> None:
         "images stay. A missing endpoint exits 5.")
     p.add_argument("endpoint")
     opts.add_wait(p, "the endpoint is gone before deleting its config and model")
-    p.set_defaults(func=opts.guarded(cmd_delete))
+    p.set_defaults(func=cmd_delete)
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

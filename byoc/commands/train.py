@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ..aws import names, preflight
-from ..aws.errors import PreflightError
+from ..errors import PreflightError
 from . import aws_options as opts
 
 
@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
     spot.add_argument("--checkpoint", help="CheckpointConfig.S3Uri (default with --spot: OUTPUT/JOB/checkpoints)")
     opts.add_bucket(p)
     opts.add_wait(p, "the job ends")
-    p.set_defaults(func=opts.guarded(cmd_train))
+    p.set_defaults(func=cmd_train)
 
 
 def parse_channels(items: list[str]) -> dict[str, str]:

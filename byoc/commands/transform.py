@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     opts.add_bucket(p)
     opts.add_wait(p, "the job ends")
-    p.set_defaults(func=opts.guarded(cmd_transform))
+    p.set_defaults(func=cmd_transform)
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
