@@ -53,13 +53,14 @@ RUN python3 -m venv /opt/venv \
  && rm /tmp/requirements.txt
 
 # 4. The project: built as a wheel in a throw-away build venv, installed with --no-deps into
-#    /opt/venv under a staging root, so the final stage can copy just these files.
+#    /opt/venv under a staging root, so the final stage can copy just these files. Only the
+#    runtime (container/) and the model (model/): the laptop CLI (byoc/) is not in the build
+#    context, so neither its package nor its `byoc` script is installed (setup.py).
 FROM deps AS build
 COPY --from=requirements /tmp/build-requirements.txt /tmp/build-requirements.txt
 RUN python3 -m venv /opt/buildenv && /opt/buildenv/bin/pip install -r /tmp/build-requirements.txt
 COPY pyproject.toml setup.py* README.md /src/
 COPY container/ /src/container/
-COPY byoc/ /src/byoc/
 COPY model/ /src/model/
 RUN /opt/buildenv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/dist /src \
  && /opt/venv/bin/pip install --no-deps --no-warn-script-location --root /opt/stage /tmp/dist/*.whl \

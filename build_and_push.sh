@@ -13,7 +13,9 @@
 #   BASE_IMAGE=...         passed to the Dockerfile as --build-arg BASE_IMAGE
 #   REGISTRY=host[:port]   push there instead of ECR (the repository is still ensured in ECR);
 #                          no ECR login for a registry that is not ECR
-#   AWS_ENDPOINT_URL=...   send every AWS call to this endpoint (an emulator such as moto)
+#   AWS_ENDPOINT_URL=...   send every AWS call to this endpoint (an emulator such as moto); needs
+#                          REGISTRY on this machine: the layers go there, and the image's manifest
+#                          is recorded in the emulator's ECR, whose URI is printed last
 #   FORCE=1                push even when TAG is already in the registry
 #   BYOC=...               the byoc command to use (default: byoc on PATH, then .venv/bin/byoc)
 #
@@ -24,7 +26,7 @@ set -euo pipefail
 prog=build_and_push.sh
 say() { echo "==> $*" >&2; }
 die() { local code=$1; shift; echo "$prog: $*" >&2; exit "$code"; }
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2; exit 2; }
 
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 case "$1" in -h|--help) usage ;; esac
@@ -34,10 +36,6 @@ PLATFORM=${PLATFORM:-linux/amd64}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # -- arguments ---------------------------------------------------------------------------------
-repo_re='^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$'
-if ! [[ $IMAGE_NAME =~ $repo_re ]] || [ ${#IMAGE_NAME} -lt 2 ] || [ ${#IMAGE_NAME} -gt 256 ]; then
-  die 2 "IMAGE_NAME '$IMAGE_NAME' is not a valid ECR repository name: 2-256 lowercase letters and digits, with . _ - / between them"
-fi
 case "$PLATFORM" in
   linux/amd64|linux/arm64|linux/arm64/v8) ;;
   *) die 2 "PLATFORM '$PLATFORM' is not one SageMaker runs: linux/amd64 (all training, transform and most endpoints) or linux/arm64 (Graviton endpoints)" ;;
@@ -55,18 +53,8 @@ if [ -z "$TAG" ]; then
     TAG="build-$(date -u +%Y%m%d%H%M%S)"
   fi
 fi
-if ! [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
-  die 2 "TAG '$TAG' is not a valid image tag: up to 128 letters, digits, _ . - (not starting with . or -)"
-fi
-[ "$TAG" != latest ] || die 2 "TAG 'latest' moves with every push; give an immutable tag (or none: the git commit is used)"
 
 # -- tools -------------------------------------------------------------------------------------
-command -v docker >/dev/null 2>&1 || die 3 "docker is not installed (https://docs.docker.com/get-docker/)"
-if ! docker_error=$(docker info 2>&1 >/dev/null); then
-  die 3 "the Docker engine is not reachable: is it running, and may this user use it? ($(echo "$docker_error" | tail -n1))"
-fi
-[ -f "$ROOT/Dockerfile" ] || die 3 "no Dockerfile in $ROOT"
-
 if [ -n "${BYOC:-}" ]; then
   read -r -a byoc <<<"$BYOC"
 elif command -v byoc >/dev/null 2>&1; then
@@ -76,6 +64,14 @@ elif [ -x "$ROOT/.venv/bin/byoc" ]; then
 else
   die 3 "the byoc CLI makes the AWS calls and is not installed: run 'make test' once (it creates .venv), or pip install -e '.[cli]'"
 fi
+# What a repository name and a tag may be is byoc's to say (byoc.aws.ecr), before anything runs.
+"${byoc[@]}" ecr check-target -- "$IMAGE_NAME" "$TAG" || exit $?
+
+command -v docker >/dev/null 2>&1 || die 3 "docker is not installed (https://docs.docker.com/get-docker/)"
+if ! docker_error=$(docker info 2>&1 >/dev/null); then
+  die 3 "the Docker engine is not reachable: is it running, and may this user use it? ($(echo "$docker_error" | tail -n1))"
+fi
+[ -f "$ROOT/Dockerfile" ] || die 3 "no Dockerfile in $ROOT"
 
 # -- AWS: region, account, repository ----------------------------------------------------------
 [ -z "${AWS_ENDPOINT_URL:-}" ] || say "AWS calls go to $AWS_ENDPOINT_URL"
@@ -83,6 +79,10 @@ identity=$("${byoc[@]}" ecr whoami) || exit $?
 read -r REGION ACCOUNT ECR_HOST <<<"$identity"
 HOST=${REGISTRY:-$ECR_HOST}
 say "region $REGION, account $ACCOUNT, registry $HOST"
+host_kind=$("${byoc[@]}" ecr registry-kind "$HOST") || exit $?
+if [ -n "${AWS_ENDPOINT_URL:-}" ] && [ "$host_kind" = ecr ]; then
+  die 2 "AWS_ENDPOINT_URL sends the AWS calls to $AWS_ENDPOINT_URL, but the push would go to $HOST, the real ECR, with the emulator's credentials: set REGISTRY=127.0.0.1:5000 (a registry of your own) to push the layers there"
+fi
 
 "${byoc[@]}" ecr ensure-repo "$IMAGE_NAME" >/dev/null || exit $?
 
@@ -90,7 +90,7 @@ URI="$HOST/$IMAGE_NAME:$TAG"
 LATEST="$HOST/$IMAGE_NAME:latest"
 
 # -- login: ECR credentials are for ECR hosts only ---------------------------------------------
-if [[ $HOST =~ ^[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$ ]]; then
+if [ "$host_kind" = ecr ]; then
   say "docker login $HOST (token valid 12 hours)"
   "${byoc[@]}" ecr password | docker login --username AWS --password-stdin "$HOST" >&2 \
     || die 3 "docker login to $HOST failed (see above)"
@@ -139,4 +139,15 @@ for ref in "$URI" "$LATEST"; do
   docker push "$ref" >&2 || die 1 "docker push $ref failed: 'no basic auth credentials' means not logged in to $HOST (another account, region or sudo user); 'denied' means the identity lacks ecr:InitiateLayerUpload/PutImage on $IMAGE_NAME"
 done
 say "pushed $URI (and :latest)"
+
+# -- an emulator: record the pushed image in its ECR -------------------------------------------
+# An emulator takes no layers, so SageMaker calls against it would not find the image: its
+# manifest is put into the emulator's ECR under both tags, and the local image is tagged with the
+# ECR URI too (the commands check its architecture). That URI is what the commands take.
+if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+  ECR_URI=$("${byoc[@]}" ecr record-image "$HOST" "$IMAGE_NAME" "$TAG" latest) || exit $?
+  docker tag "$URI" "$ECR_URI"
+  say "the emulator's ECR has $ECR_URI; its layers are in $HOST only"
+  URI=$ECR_URI
+fi
 echo "$URI"

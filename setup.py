@@ -1,12 +1,31 @@
-"""Only the optional C accelerator lives here; everything else is in pyproject.toml.
+"""What pyproject.toml cannot say: the optional C accelerator, and which console scripts to install.
 
 container._csvparse parses numeric CSV without the GIL (see container/fastcsv.py). It is
 optional: without a C compiler the install still succeeds and the pure-numpy parser is used.
+
+The scripts follow the packages present in the source being built. The runtime's (`train`,
+`serve`, and `byoc-entrypoint`, the image's ENTRYPOINT) are always installed; the laptop CLI's
+`byoc` only where byoc/ is. A checkout (`pip install -e '.[dev]'`) has all three rooms; the
+image is built from a context without byoc/ (.dockerignore), so it gets no `byoc` command
+pointing at a package it does not hold.
 """
+
+from pathlib import Path
 
 from setuptools import Extension, setup
 
+ROOT = Path(__file__).resolve().parent
+
+SCRIPTS = [
+    "train = container.training:main",
+    "serve = container.server:main",
+    "byoc-entrypoint = container.entrypoint:main",
+]
+if (ROOT / "byoc" / "cli.py").is_file():
+    SCRIPTS.append("byoc = byoc.cli:main")
+
 setup(
+    entry_points={"console_scripts": SCRIPTS},
     ext_modules=[
         Extension(
             "container._csvparse",
@@ -15,5 +34,5 @@ setup(
             depends=["container/_csvparse_pow10.h"],
             optional=True,
         )
-    ]
+    ],
 )

@@ -1,7 +1,7 @@
 """The floor for the small-request benchmark: `serve`'s exact gunicorn configuration
 (container.server.gunicorn_options, from the same environment) around a bare WSGI callable
 that returns a constant. Whatever /invocations costs above this is the runtime's own cost.
-With FLOOR_READ_BODY=1 it reads the request body first (container.body.read_body, as serve does): the cost
+With FLOOR_READ_BODY=1 it reads the request body first (container.body.read_request_body, as serve does): the cost
 of moving a large payload through HTTP and gunicorn alone. (Unread, gunicorn drains only
 64 KB of a body and then closes the connection.)
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from container.body import read_body  # noqa: E402
+from container.body import read_request_body  # noqa: E402
 from container.logs import configure_logging  # noqa: E402
 from container.server import GunicornServer, gunicorn_options  # noqa: E402
 from container.settings import ServingSettings  # noqa: E402
@@ -32,7 +32,7 @@ def constant(environ: dict, start_response) -> list[bytes]:
 
 
 def read_then_constant(environ: dict, start_response) -> list[bytes]:
-    read_body(environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0))
+    read_request_body(environ, None)
     start_response("200 OK", HEADERS)
     return [BODY]
 

@@ -16,6 +16,8 @@ from typing import Any, Mapping
 from container.hyperparameters import to_api
 from container.paths import Paths
 
+from .errors import UsageError
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -29,8 +31,25 @@ class JobSpec:
 
 
 def create(root: Path, spec: JobSpec) -> Paths:
-    """Write the three config files and copy each channel's data under root."""
+    """Write the three config files and copy each channel's data under root.
+
+    root is a new or empty folder, or a previous job folder: its input, model and output are
+    replaced (checkpoints are kept, as SageMaker restores them), so no file of an earlier run
+    mixes with this one. Everything is checked before anything is written.
+    """
+    if root.exists() and not is_job_folder(root) and (not root.is_dir() or any(root.iterdir())):
+        raise UsageError(f"{root} is not empty and not a job folder: give a new folder for the job")
+    sources = {name: Path(source) for name, source in spec.channels.items()}
+    for name, source in sources.items():
+        if not source.exists():
+            raise UsageError(f"channel {name}: {source} does not exist")
+        if _inside(source, root):
+            raise UsageError(f"channel {name}: {source} is inside the job folder {root}, which is rewritten")
     paths = Paths(root)
+    if root.exists():
+        for part in (root / "input", paths.model_dir, paths.output_dir,
+                     root / "model.tar.gz", root / "output.tar.gz"):
+            remove(part)
     paths.config_dir.mkdir(parents=True, exist_ok=True)
     hosts = [f"algo-{i}" for i in range(1, spec.hosts + 1)]
     _write_json(paths.hyperparameters_file, to_api(spec.hyperparameters))
@@ -55,21 +74,33 @@ def create(root: Path, spec: JobSpec) -> Paths:
         }],
         "network_interface_name": "eth0",
     })
-    for name, source in spec.channels.items():
+    for name, source in sources.items():
         target = paths.channel_dir(name)
-        if target.exists():
-            shutil.rmtree(target)
-        source = Path(source)
         if source.is_dir():
             shutil.copytree(source, target)
-        elif source.is_file():
+        else:
             target.mkdir(parents=True)
             shutil.copy2(source, target / source.name)
-        else:
-            raise FileNotFoundError(f"channel {name}: {source} does not exist")
     for folder in (paths.model_dir, paths.output_data_dir, paths.checkpoints_dir):
         folder.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def is_job_folder(root: Path) -> bool:
+    """Whether root is a job folder this module laid out (it has SageMaker's resourceconfig.json)."""
+    return Paths(root).resourceconfig_file.is_file()
+
+
+def remove(path: Path) -> None:
+    """Delete a file or folder if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def pack(folder: Path, archive: Path) -> Path:

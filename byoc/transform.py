@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STRATEGIES = {"MULTI_RECORD": "MultiRecord", "MULTIRECORD": "MultiRecord",
-              "SINGLE_RECORD": "SingleRecord", "SINGLERECORD": "SingleRecord"}
+#: BatchStrategy's values as CreateTransformJob spells them; the one definition (byoc.aws.transform
+#: checks --strategy against it too). The runtime's /execution-parameters spells them MULTI_RECORD.
+STRATEGIES = ("MultiRecord", "SingleRecord")
 DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6}
 
 
@@ -42,10 +43,12 @@ class TransformResult:
 
 
 def normalise_strategy(value: str) -> str:
-    key = value.replace("-", "_").upper()
-    if key not in STRATEGIES:
-        raise ValueError(f"BatchStrategy {value!r} is not MultiRecord or SingleRecord")
-    return STRATEGIES[key]
+    """Any spelling (MultiRecord, MULTI_RECORD, multi-record) -> the API's (MultiRecord)."""
+    key = value.replace("-", "").replace("_", "").upper()
+    for strategy in STRATEGIES:
+        if strategy.upper() == key:
+            return strategy
+    raise ValueError(f"BatchStrategy {value!r} is not {' or '.join(STRATEGIES)}")
 
 
 def execution_parameters(url: str, overrides: dict[str, object]) -> dict[str, object]:

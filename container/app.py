@@ -1,9 +1,18 @@
 """The HTTP surface SageMaker talks to: GET /ping, POST /invocations, GET /execution-parameters.
 
-Every error leaves as JSON, {"error", "message", "request_id"}, with the status that
-errors.http_status gives; the traceback goes to the log under the same request id, never to
-the client. The app is built after the model is loaded, so /ping is green from the first
-request a worker can answer.
+A plain WSGI application. Three fixed routes need no framework: Flask's request and app
+contexts, URL matching and hooks cost more per request than a small model's prediction, and a
+second, framework-free copy of /invocations in front of it was how this file used to win that
+time back. werkzeug stays for what it does well: the case-insensitive headers hooks receive
+(EnvironHeaders) and the WSGI rules for reading a body (container.body).
+
+Three functions carry every request, so that what comes next has one place to go:
+container.body.read_request_body reads the body, :meth:`ServingApp.predict` calls the
+pipeline, and :func:`error_answer` turns any exception into the response: JSON
+``{"error", "message", "request_id"}`` with the status errors.http_status gives and an
+X-Request-Id header, logged at WARNING (4xx) or at ERROR with the traceback (5xx), which
+never goes to the client. The app is built after the model is loaded, so /ping is green
+from the first request a worker can answer.
 """
 
 from __future__ import annotations
@@ -13,16 +22,14 @@ import logging
 import os
 import threading
 import time
-import uuid
+from http import HTTPStatus
+from typing import Any, Callable, Iterable
 
-from flask import Flask, Response, request
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.wsgi import get_input_stream
 
 from . import codecs
-from .body import read_body
-from .errors import ByocError, PayloadTooLarge, http_status
+from .body import read_request_body
+from .errors import ByocError, MethodNotAllowed, NotFound, PredictionError, http_status
 from .inference import (
     CUSTOM_ATTRIBUTES_HEADER,
     InferencePipeline,
@@ -35,209 +42,174 @@ from .settings import ServingSettings
 log = logging.getLogger("container.app")
 
 REQUEST_ID_HEADER = "X-Request-Id"
-#: Past this much, a refused body is not read to its end and its connection is closed.
-DISCARD_MAX_BYTES = 128 * 1024 * 1024
-#: An error the fast path met, re-raised inside Flask so that Flask's handlers answer it.
-FAST_PATH_ERROR = "byoc.error"
+#: Where a request's id is kept in the WSGI environ once it has one.
+REQUEST_ID_KEY = "byoc.request_id"
+#: The longest error message sent to a client (the log has all of it).
+MESSAGE_MAX_CHARS = 1800
+
+#: (status line, headers, body): what a route, or an error, answers.
+Answer = tuple[str, list[tuple[str, str]], bytes]
+StartResponse = Callable[..., Any]
+
+_EMPTY = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
 
 
-def create_app(pipeline: InferencePipeline, settings: ServingSettings) -> Flask:
-    app = Flask("container")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
-    execution_parameters = json.dumps(settings.execution_parameters())
-    deadline = RequestDeadline(settings.timeout)
-    # One prediction at a time per worker by default, whatever the threads: a model (or a
-    # user's hook) need not be thread-safe, and the spare thread is there for /ping.
-    turns = threading.BoundedSemaphore(settings.predictions)
+class ServingApp:
+    """The WSGI application gunicorn serves, around one loaded InferencePipeline."""
 
-    @app.get("/ping")
-    def ping() -> Response:
-        return Response(status=200)
+    def __init__(self, pipeline: InferencePipeline, settings: ServingSettings) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.deadline = RequestDeadline(settings.timeout)
+        # One prediction at a time per worker by default, whatever the threads: a model (or a
+        # user's hook) need not be thread-safe, and the spare thread is there for /ping.
+        self.turns = threading.BoundedSemaphore(settings.predictions)
+        parameters = json.dumps(settings.execution_parameters()).encode()
+        self._parameters: Answer = (
+            "200 OK", [("Content-Type", codecs.JSON), ("Content-Length", str(len(parameters)))], parameters)
+        #: path -> method -> handler. HEAD is answered wherever GET is, OPTIONS everywhere.
+        self.routes: dict[str, dict[str, Callable[[dict[str, Any]], Answer]]] = {
+            "/ping": {"GET": self.ping},
+            "/invocations": {"POST": self.invocations},
+            "/execution-parameters": {"GET": self.execution_parameters},
+        }
 
-    @app.get("/execution-parameters")
-    def get_execution_parameters() -> Response:
-        return Response(execution_parameters, status=200, mimetype=codecs.JSON)
-
-    @app.post("/invocations")
-    def invocations() -> Response:
-        request_id = _request_id()
-        with deadline.track(request_id):
-            limit = settings.max_payload_bytes
-            if limit is not None and (request.content_length or 0) > limit:
-                raise _too_large(settings)
-            body = _read_body(settings)
-            attributes = parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES_HEADER))
-            context = RequestContext(
-                request_id=request_id,
-                content_type=request.headers.get("Content-Type"),
-                accept=codecs.choose_accept(
-                    request.headers.get("Accept"),
-                    request.headers.get("Content-Type"),
-                    settings.default_accept,
-                    custom=pipeline.custom_output,
-                ),
-                headers=request.headers,
-                custom_attributes=attributes,
-                output=choose_output(attributes, settings.default_output),
-            )
-            with turns:
-                payload, content_type = pipeline.invoke(body, context)
-        response = Response(payload, status=200, content_type=content_type)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        return response
-
-    @app.before_request
-    def reraise_fast_path_error() -> None:
-        error = request.environ.pop(FAST_PATH_ERROR, None)
-        if error is not None:
-            raise error
-
-    @app.errorhandler(ByocError)
-    def on_byoc_error(error: ByocError) -> Response:
-        status = http_status(error)
-        level = logging.ERROR if status >= 500 else logging.WARNING
-        log.log(level, "[%s] %s %s -> %d %s: %s", _request_id(), request.method, request.path,
-                status, type(error).__name__, error)
-        if isinstance(error, PayloadTooLarge):
-            _discard_body()
-        return _error_response(status, type(error).__name__, str(error))
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def on_too_large(error: RequestEntityTooLarge) -> Response:
-        return on_byoc_error(_too_large(settings))
-
-    @app.errorhandler(HTTPException)
-    def on_http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        log.warning("[%s] %s %s -> %d", _request_id(), request.method, request.path, status)
-        return _error_response(status, error.name.replace(" ", ""), error.description or error.name)
-
-    @app.errorhandler(Exception)
-    def on_unexpected(error: Exception) -> Response:
-        log.error("[%s] %s %s -> 500, unexpected error:", _request_id(), request.method,
-                  request.path, exc_info=error)
-        return _error_response(500, "InternalServerError",
-                               f"Unexpected {type(error).__name__}; the server log has the details.")
-
-    app.wsgi_app = _fast_path(app.wsgi_app, pipeline, settings, deadline, turns)  # type: ignore[method-assign]
-    return app
-
-
-def _fast_path(flask_wsgi, pipeline: InferencePipeline, settings: ServingSettings,  # type: ignore[no-untyped-def]
-               deadline: "RequestDeadline", turns: threading.BoundedSemaphore):
-    """GET /ping and POST /invocations without Flask's per-request machinery.
-
-    They are nearly every request SageMaker sends, and Flask's request and app contexts, URL
-    matching and hooks cost more than a small model's prediction. The view above does the
-    same thing step for step (werkzeug's own input stream and headers, the same Response);
-    anything else (another path or method, a chunked body, a body over the limit) goes to
-    Flask untouched, and an error raised here is re-raised inside Flask (before_request), so
-    every error response and log line comes from the handlers above. Hooks get everything
-    through their RequestContext, as before; they run outside a Flask request context.
-    """
-    limit = settings.max_payload_bytes
-
-    def wsgi(environ, start_response):  # type: ignore[no-untyped-def]
-        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
-        if path == "/ping" and method == "GET":
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")])
-            return []
-        length = environ.get("CONTENT_LENGTH") or ""
-        if (path != "/invocations" or method != "POST" or not (length.isascii() and length.isdigit())
-                or "HTTP_TRANSFER_ENCODING" in environ or (limit is not None and int(length) > limit)):
-            return flask_wsgi(environ, start_response)
-        request_id = environ["byoc.request_id"] = uuid.uuid4().hex[:16]
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "")
         try:
-            with deadline.track(request_id):
-                if "wsgi.input_terminated" in environ:  # gunicorn: the body ends at Content-Length
-                    # One read (werkzeug's stream reads 64 KiB at a time), past gunicorn's copies.
-                    body = read_body(environ["wsgi.input"], int(length))
-                else:
-                    body = get_input_stream(environ, max_content_length=limit).read()
-                headers = EnvironHeaders(environ)
-                attributes = parse_custom_attributes(headers.get(CUSTOM_ATTRIBUTES_HEADER))
-                context = RequestContext(
-                    request_id=request_id,
-                    content_type=headers.get("Content-Type"),
-                    accept=codecs.choose_accept(
-                        headers.get("Accept"), headers.get("Content-Type"), settings.default_accept,
-                        custom=pipeline.custom_output,
-                    ),
-                    headers=headers,
-                    custom_attributes=attributes,
-                    output=choose_output(attributes, settings.default_output),
-                )
-                with turns:
-                    payload, content_type = pipeline.invoke(body, context)
-            if not (type(content_type) is str and content_type.isascii() and content_type.isprintable()):
-                # What werkzeug does with anything else (or how it refuses it) is its to say.
-                response = Response(payload, status=200, content_type=content_type)
-                response.headers[REQUEST_ID_HEADER] = request_id
-                return response(environ, start_response)
-        except Exception as error:  # answered by Flask's error handlers, as before
-            environ[FAST_PATH_ERROR] = error
-            return flask_wsgi(environ, start_response)
-        # The headers werkzeug's Response(payload, content_type=...) sends, in its order.
-        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(payload))),
-                                  (REQUEST_ID_HEADER, request_id)])
-        return [payload]
+            status, headers, body = self.route(environ.get("PATH_INFO", ""), method)(environ)
+        except Exception as error:
+            status, headers, body = error_answer(error, request_id_of(environ), _where(environ))
+        start_response(status, headers)
+        # HEAD: the headers GET would send (Content-Length included), and no body.
+        return [body] if body and method != "HEAD" else []
 
-    wsgi.__wrapped__ = flask_wsgi  # type: ignore[attr-defined]  # Flask alone, for tests
-    return wsgi
+    def route(self, path: str, method: str) -> Callable[[dict[str, Any]], Answer]:
+        """The handler for a request, or NotFound / MethodNotAllowed."""
+        methods = self.routes.get(path)
+        if methods is None:
+            raise NotFound(f"There is nothing at {path!r}. This server answers "
+                           f"{', '.join(f'{m} {p}' for p, ms in self.routes.items() for m in ms)}.")
+        handler = methods.get("GET" if method == "HEAD" else method)
+        if handler is not None:
+            return handler
+        allowed = _allowed(methods)
+        if method == "OPTIONS":
+            return lambda environ: ("200 OK", [_EMPTY[0], ("Allow", allowed), _EMPTY[1]], b"")
+        raise MethodNotAllowed(f"{path} does not take {method}: it takes {allowed}.", allow=allowed)
+
+    # -- the routes ---------------------------------------------------------------------------
+
+    def ping(self, environ: dict[str, Any]) -> Answer:
+        return "200 OK", list(_EMPTY), b""
+
+    def execution_parameters(self, environ: dict[str, Any]) -> Answer:
+        status, headers, body = self._parameters
+        return status, list(headers), body
+
+    def invocations(self, environ: dict[str, Any]) -> Answer:
+        request_id = request_id_of(environ)
+        with self.deadline.track(request_id):
+            body = read_request_body(environ, self.settings.max_payload_bytes)
+            context = self.request_context(environ, request_id)
+            payload, content_type = self.predict(body, context)
+        headers = [("Content-Type", _header_value(content_type, context)), ("Content-Length", str(len(payload))),
+                   (REQUEST_ID_HEADER, request_id)]
+        return "200 OK", headers, payload
+
+    # -- the steps of /invocations ------------------------------------------------------------
+
+    def request_context(self, environ: dict[str, Any], request_id: str) -> RequestContext:
+        """What the hooks learn of the request; a bad Accept (406) or output attribute (400) stops here."""
+        headers = EnvironHeaders(environ)
+        content_type = headers.get("Content-Type")
+        attributes = parse_custom_attributes(headers.get(CUSTOM_ATTRIBUTES_HEADER))
+        return RequestContext(
+            request_id=request_id,
+            content_type=content_type,
+            accept=codecs.choose_accept(headers.get("Accept"), content_type, self.settings.default_accept,
+                                        custom=self.pipeline.custom_output),
+            headers=headers,
+            custom_attributes=attributes,
+            output=choose_output(attributes, self.settings.default_output),
+        )
+
+    def predict(self, body: bytes, context: RequestContext) -> tuple[bytes, str]:
+        """The one place the pipeline is called: (response body, its content type)."""
+        with self.turns:
+            return self.pipeline.invoke(body, context)
 
 
-def _read_body(settings: ServingSettings) -> bytes:
-    """The request body, refusing one over the limit whether or not it has a Content-Length."""
-    limit = settings.max_payload_bytes
-    if limit is None or request.content_length is not None:
-        return request.get_data(cache=False)  # a Content-Length was checked against the limit
-    # A chunked body: werkzeug stops reading at max_content_length without an error, which
-    # answered a 1.2 MB body cut to 1 MB with 200. Read one byte past the limit to tell.
-    body = get_input_stream(request.environ, max_content_length=limit + 1).read()
-    if len(body) > limit:
-        raise _too_large(settings)
-    return body
+def error_answer(error: BaseException, request_id: str, where: str) -> Answer:
+    """The one place an exception becomes a response, and its log line.
 
-
-def _discard_body() -> None:
-    """Read and drop what is left of a refused body, so the connection stays usable.
-
-    gunicorn drains at most 64 KB of an unread body and then closes the connection, although
-    the response already said keep-alive: the client's next request on it would fail.
+    `where` is "METHOD /path", for the log. A ByocError's message is meant for the client;
+    anything else is a bug whose details stay in the log.
     """
-    stream = request.environ.get("wsgi.input")
-    left = DISCARD_MAX_BYTES
-    try:
-        while stream is not None and left > 0:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            left -= len(chunk)
-    except Exception:  # the client went away, or sent a bad chunk: gunicorn closes the connection
-        pass
+    status = http_status(error)
+    if isinstance(error, ByocError):
+        name, message = type(error).__name__, str(error)
+    else:
+        name, message = "InternalServerError", f"Unexpected {type(error).__name__}; the server log has the details."
+    if status >= 500:
+        log.error("[%s] %s -> %d %s: %s", request_id, where, status, name,
+                  message if isinstance(error, ByocError) else f"{type(error).__name__}: {error}", exc_info=error)
+    else:
+        log.warning("[%s] %s -> %d %s: %s", request_id, where, status, name, message)
+    body = json.dumps({"error": name, "message": message[:MESSAGE_MAX_CHARS], "request_id": request_id}).encode()
+    headers = [("Content-Type", codecs.JSON), ("Content-Length", str(len(body))), (REQUEST_ID_HEADER, request_id)]
+    if isinstance(error, MethodNotAllowed):
+        headers.append(("Allow", error.allow))
+    return f"{status} {_phrase(status)}", headers, body
 
 
-def _request_id() -> str:
+def request_id_of(environ: dict[str, Any]) -> str:
     """One id per request, shared by the response header, the error body and the log lines."""
-    environ = request.environ
-    if "byoc.request_id" not in environ:
-        environ["byoc.request_id"] = uuid.uuid4().hex[:16]
-    return environ["byoc.request_id"]
+    request_id = environ.get(REQUEST_ID_KEY)
+    if request_id is None:  # 16 hex digits from os.urandom, as uuid4 draws them, in a quarter of the time
+        request_id = environ[REQUEST_ID_KEY] = os.urandom(8).hex()
+    return request_id
 
 
-def _too_large(settings: ServingSettings) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body is over the limit of {settings.max_payload_mb:g} MB "
-        "(SAGEMAKER_MAX_PAYLOAD_IN_MB).",
-        hint="Split the records over several requests, or use batch transform or async inference.",
+def _header_value(content_type: object, context: RequestContext) -> str:
+    """The response's Content-Type as the pipeline gave it, if HTTP can carry it.
+
+    None means the negotiated Accept, as for a bare body. Anything else that is not a str
+    of printable Latin-1 (what gunicorn can put in a header) is the model code's mistake: a
+    500 saying so, rather than a mangled header or a broken connection.
+    """
+    if type(content_type) is str and content_type.isascii() and content_type.isprintable():
+        return content_type
+    if content_type is None:
+        return context.accept
+    if isinstance(content_type, str) and content_type.isprintable():
+        try:
+            content_type.encode("latin-1")
+            return content_type
+        except UnicodeEncodeError:
+            pass
+    raise PredictionError(
+        f"The response's content type {content_type!r} cannot be sent as an HTTP header.",
+        hint="output_fn (or transform_fn) must give it as a str such as 'text/csv'.",
     )
 
 
-def _error_response(status: int, error: str, message: str) -> Response:
-    body = {"error": error, "message": message[:1800], "request_id": _request_id()}
-    response = Response(json.dumps(body), status=status, mimetype=codecs.JSON)
-    response.headers[REQUEST_ID_HEADER] = body["request_id"]
-    return response
+def _allowed(methods: dict[str, Any]) -> str:
+    names = list(methods)
+    if "GET" in methods:
+        names.append("HEAD")
+    return ", ".join([*names, "OPTIONS"])
+
+
+def _where(environ: dict[str, Any]) -> str:
+    return f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '?')}"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class RequestDeadline:

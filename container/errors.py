@@ -57,6 +57,18 @@ class PayloadTooLarge(RequestError):
     """The body is over SAGEMAKER_MAX_PAYLOAD_IN_MB."""
 
 
+class NotFound(RequestError):
+    """No route at this path."""
+
+
+class MethodNotAllowed(RequestError):
+    """The path is a route, but not for this method; `allow` lists the methods it takes."""
+
+    def __init__(self, message: str, *, allow: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.allow = allow
+
+
 class PredictionError(ByocError):
     """The model itself failed on a well-formed request."""
 
@@ -67,6 +79,8 @@ _HTTP_STATUS: dict[type[BaseException], int] = {
     UnsupportedMediaType: 415,
     NotAcceptable: 406,
     PayloadTooLarge: 413,
+    NotFound: 404,
+    MethodNotAllowed: 405,
     RequestError: 400,
     PredictionError: 500,
 }

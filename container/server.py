@@ -18,7 +18,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from . import artifacts
-from .app import create_app
+from .app import ServingApp
 from .errors import ByocError
 from .inference import InferencePipeline
 from .logs import configure_logging
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ServingSettings.from_env()
         pipeline = InferencePipeline(paths.model_dir, settings)
-        app = create_app(pipeline, settings)
+        app = ServingApp(pipeline, settings)
     except ByocError as exc:
         log.error("Cannot serve: %s", exc)
         return 1
@@ -114,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                     "or fail. Pin the training version in the image.", name, trained, now)
     log.info(
         "Model loaded from %s in %.2f s (%s); hooks: %s. Serving on %s with %d worker(s) x %d thread(s), "
-        "%d prediction(s) at a time, timeout %d s, payload limit %s.",
+        "%d prediction(s) at a time, timeout %d s, payload limit %s%s.",
         paths.model_dir, time.monotonic() - started, type(pipeline.model).__name__,
         ", ".join(pipeline.custom) or "defaults", settings.bind, settings.workers, settings.threads,
         settings.predictions, settings.timeout,
         f"{settings.max_payload_mb:g} MB" if settings.max_payload_bytes else "none",
+        "; batch transform (SAGEMAKER_BATCH)" if settings.batch else "",
     )
     if settings.safe_port_range:
         log.info("SAGEMAKER_SAFE_PORT_RANGE %d-%d (this server needs no extra port).", *settings.safe_port_range)

@@ -4,6 +4,11 @@ SageMaker sets SAGEMAKER_BIND_TO_PORT and SAGEMAKER_SAFE_PORT_RANGE (inference p
 and SAGEMAKER_MAX_PAYLOAD_IN_MB and SAGEMAKER_BATCH (batch transform). The worker and timeout
 variables are the conventions of AWS's own containers; both spellings are read, the
 unprefixed one winning. GUNICORN_CMD_ARGS still works for anything else, as gunicorn reads it.
+
+SAGEMAKER_BATCH=true (any case: local mode sends "True") says the server runs a batch
+transform, whose requests may take up to the job's InvocationsTimeoutInSeconds (600 s unless
+set), not a real-time endpoint's 60 s: MODEL_SERVER_TIMEOUT then defaults to 600 s, so a
+large mini-batch is not cut off and retried as a stuck worker. A timeout set explicitly wins.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from .errors import ConfigError
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT = 60
+#: MODEL_SERVER_TIMEOUT under SAGEMAKER_BATCH: CreateTransformJob's default
+#: ModelClientConfig.InvocationsTimeoutInSeconds.
+DEFAULT_BATCH_TIMEOUT = 600
 DEFAULT_MAX_PAYLOAD_MB = 6
 KEEPALIVE_SECONDS = 75  # above the platform's connection reuse window; see the contract doc
 # SageMaker sends SIGKILL 30 s after SIGTERM on endpoints: drain in less.
@@ -38,6 +46,7 @@ class ServingSettings:
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
     default_accept: str | None = None
+    #: SAGEMAKER_BATCH: serving a batch transform (the timeout's default is batch transform's).
     batch: bool = False
     default_output: str = "predictions"
 
@@ -76,6 +85,7 @@ class ServingSettings:
                        default_workers(), low=1, high=256)
         threads = _int(env, "BYOC_WORKER_THREADS", 2, low=1, high=64)
         predictions = _int(env, "BYOC_PREDICTIONS_PER_WORKER", 1, low=1, high=64)
+        batch = env.get("SAGEMAKER_BATCH", "").strip().lower() == "true"
         if predictions > threads:
             raise ConfigError(f"BYOC_PREDICTIONS_PER_WORKER={predictions} is more than BYOC_WORKER_THREADS="
                               f"{threads}: a worker runs at most one request per thread.")
@@ -87,10 +97,10 @@ class ServingSettings:
             threads=threads,
             predictions=predictions,
             timeout=_int(env, ("MODEL_SERVER_TIMEOUT", "SAGEMAKER_MODEL_SERVER_TIMEOUT"),
-                         DEFAULT_TIMEOUT, low=1, high=3600),
+                         DEFAULT_BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT, low=1, high=3600),
             max_payload_mb=_float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB),
             default_accept=_media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
-            batch=env.get("SAGEMAKER_BATCH", "").strip().lower() == "true",
+            batch=batch,
             default_output=_choice(env, "BYOC_DEFAULT_OUTPUT", ("predictions", "probabilities")),
         )
 

@@ -10,10 +10,12 @@ can check them without AWS; boto3 calls happen only in the functions that take a
     preflight   checks that refuse bad input before anything is created
     modeldata   a model folder or model.tar.gz: checked, packed, uploaded
     waiting     boto3 waiters with a progress line
+    models      CreateModel and DeleteModel: a model's life around its endpoint or job
     endpoints   deploy (create or blue/green update), invoke, delete
-    training    create_training_job
-    transform   create_transform_job
+    training    a training job: checked, its inputs uploaded, started, followed
+    transform   a transform job: the same, with the model made for it
     autoscaling Application Auto Scaling for an endpoint variant
-    ecr         the repository, login and tags for build_and_push.sh
-    commands    the argparse subcommands that byoc.cli registers
+    ecr         the ECR host and image patterns; the repository, login and tags for build_and_push.sh
+
+The commands that parse arguments and call these are in byoc.commands, one module per family.
 """

@@ -7,7 +7,7 @@ from typing import IO, Any
 
 from . import names
 from .console import STDERR
-from .errors import AwsCommandError, NotFound, PreflightError
+from ..errors import ByocError, NotFound, PreflightError
 from .preflight import require
 from .session import AwsSession, translate
 
@@ -80,7 +80,7 @@ def scaled_variants(session: AwsSession, endpoint: str) -> dict[str, dict[str, A
                 for target in page.get("ScalableTargets", []):
                     if target["ResourceId"].startswith(prefix):
                         found[target["ResourceId"][len(prefix):]] = target
-    except AwsCommandError:
+    except ByocError:
         return None
     return found
 
@@ -139,7 +139,7 @@ def remove(session: AwsSession, endpoint: str, variant: str, *, out: IO[str] = S
         print(f"Deregistered {rid} from Application Auto Scaling", file=out)
     except NotFound:
         raise
-    except AwsCommandError as exc:
+    except ByocError as exc:
         if not quiet_if_absent:
             raise
         notes.append(f"scaling of {rid} not removed: {exc} (DeleteEndpoint deregisters it on AWS)")

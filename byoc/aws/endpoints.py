@@ -12,14 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, Any, Mapping
 
-from . import names, waiting
+from . import models, names, waiting
 from .console import STDERR
-from .errors import AwsCommandError, Failed, NotFound, PreflightError, Unsupported
-from .session import AwsSession, error_code, error_message, translate
+from ..errors import ByocError, Failed, NotFound, PreflightError, Unsupported
+from .session import AwsSession, delete_quietly, error_code, error_message, translate
 
 DEFAULT_VARIANT = "AllTraffic"
 TAG_KEY = "byoc:endpoint"
 BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+#: Statuses in which an endpoint takes no requests (while Updating, the old config still serves).
+NOT_SERVING = {"Creating", "Deleting", "Failed", "OutOfService"}
 
 
 # -- pure request builders ----------------------------------------------------------------
@@ -40,20 +42,21 @@ def serving_environment(*, workers: int | None = None, timeout: int | None = Non
     return env
 
 
+def runtime_environment_problem(environment: Mapping[str, str]) -> str | None:
+    """What `serve` would refuse at start in this environment (MODEL_SERVER_WORKERS=0, a timeout
+    out of range, ...), read by the runtime's own settings parser: its limits are the only ones."""
+    from container.errors import ByocError
+    from container.settings import ServingSettings
+
+    try:
+        ServingSettings.from_env(environment)
+    except ByocError as exc:
+        return f"the container would refuse to start with this environment: {exc}"
+    return None
+
+
 def tags_for(endpoint: str) -> list[dict[str, str]]:
     return [{"Key": TAG_KEY, "Value": endpoint}]
-
-
-def build_create_model(*, name: str, image: str, model_data_url: str, role: str,
-                       environment: Mapping[str, str] | None = None,
-                       tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_data_url, "Mode": "SingleModel"}
-    if environment:
-        container["Environment"] = dict(environment)
-    request: dict[str, Any] = {"ModelName": name, "ExecutionRoleArn": role, "PrimaryContainer": container}
-    if tags:
-        request["Tags"] = tags
-    return request
 
 
 def build_endpoint_config(*, name: str, model_name: str, instance_type: str, instance_count: int = 1,
@@ -131,7 +134,7 @@ def plan_deploy(*, endpoint: str, image: str, model_data_url: str, role: str, in
         endpoint=endpoint,
         model_name=model_name,
         config_name=config_name,
-        create_model=build_create_model(name=model_name, image=image, model_data_url=model_data_url,
+        create_model=models.build_create_model(name=model_name, image=image, model_data_url=model_data_url,
                                         role=role, environment=environment, tags=tags),
         create_config=build_endpoint_config(name=config_name, model_name=model_name,
                                             instance_type=instance_type, instance_count=instance_count,
@@ -183,6 +186,23 @@ def describe_endpoint_config(session: AwsSession, name: str) -> dict[str, Any] |
         return None
 
 
+def require_serving(session: AwsSession, name: str) -> dict[str, Any]:
+    """DescribeEndpoint before a request: a missing endpoint is NotFound (exit 5) and one that
+    takes no requests (Creating, Failed, ...) is Failed, each saying what to do. InvokeEndpoint
+    would say the same on AWS, but an emulator such as moto answers any name."""
+    described = describe_endpoint(session, name)
+    if described is None:
+        raise NotFound(f"endpoint {name} does not exist in {session.region}",
+                       hint="Endpoint names are case-sensitive; `aws sagemaker list-endpoints` lists them.")
+    status = described.get("EndpointStatus")
+    if status in NOT_SERVING:
+        reason = f" ({described['FailureReason']})" if described.get("FailureReason") else ""
+        hint = {"Failed": f"Remove it with `byoc delete {name}`, then deploy again.",
+                "Creating": "--wait waits until it is InService, then sends the request."}.get(status)
+        raise Failed(f"endpoint {name} is {status}{reason}, not InService: it takes no requests", hint=hint)
+    return described
+
+
 @dataclass
 class DeployResult:
     endpoint: str
@@ -214,8 +234,9 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
     if existing:
         status = existing.get("EndpointStatus")
         if status in BUSY:
-            raise Failed(f"endpoint {plan.endpoint} is {status}; deploy again once it has settled "
-                         "(byoc deploy ... --wait shows when).")
+            waiter = "endpoint-deleted" if status == "Deleting" else "endpoint-in-service"
+            raise Failed(f"endpoint {plan.endpoint} is {status}; deploy again once it has settled",
+                         hint=f"`aws sagemaker wait {waiter} --endpoint-name {plan.endpoint}` waits for that.")
         if status == "Failed":
             raise Failed(f"endpoint {plan.endpoint} exists but is Failed "
                          f"({existing.get('FailureReason', 'no reason given')}); it cannot be updated.",
@@ -239,9 +260,7 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
                 raise PreflightError(problems, hint=f"Remove the scaling first (byoc autoscale {plan.endpoint} "
                                      "--remove), deploy, then set it up again.")
 
-    print(f"Creating model {plan.model_name}", file=out)
-    with translate("sagemaker:CreateModel", session):
-        client.create_model(**plan.create_model)
+    models.create(session, plan.create_model, out=out)
     created = {"model": plan.model_name}
     try:
         print(f"Creating endpoint config {plan.config_name} "
@@ -267,7 +286,7 @@ def deploy(session: AwsSession, plan: DeployPlan, *, wait: bool, delay: float | 
             with translate("sagemaker:CreateEndpoint", session):
                 client.create_endpoint(**build_create_endpoint(name=plan.endpoint, config_name=plan.config_name,
                                                                tags=tags_for(plan.endpoint)))
-    except AwsCommandError as exc:
+    except ByocError as exc:
         _undo(session, created, out)
         if isinstance(exc, Unsupported) and existing:
             exc.hint = ("The endpoint still runs its previous config "
@@ -298,41 +317,24 @@ def _undo(session: AwsSession, created: Mapping[str, str], out: IO[str]) -> None
     """Remove what this deploy created and nothing uses."""
     client = session.client("sagemaker")
     if "config" in created:
-        _quiet_delete(session, "sagemaker:DeleteEndpointConfig", out, f"endpoint config {created['config']}",
+        delete_quietly(session, "sagemaker:DeleteEndpointConfig", out, f"endpoint config {created['config']}",
                       lambda: client.delete_endpoint_config(EndpointConfigName=created["config"]))
     if "model" in created:
-        _quiet_delete(session, "sagemaker:DeleteModel", out, f"model {created['model']}",
-                      lambda: client.delete_model(ModelName=created["model"]))
+        models.delete(session, created["model"], out=out)
 
 
-def remove_unused(session: AwsSession, config: str | None, models: list[str], *,
+def remove_unused(session: AwsSession, config: str | None, model_names: list[str], *,
                   keep_models: set[str], out: IO[str]) -> list[str]:
     client = session.client("sagemaker")
     removed = []
     if config:
-        if _quiet_delete(session, "sagemaker:DeleteEndpointConfig", out, f"previous endpoint config {config}",
+        if delete_quietly(session, "sagemaker:DeleteEndpointConfig", out, f"previous endpoint config {config}",
                          lambda: client.delete_endpoint_config(EndpointConfigName=config)):
             removed.append(config)
-    for model in models:
-        if model not in keep_models and _quiet_delete(
-                session, "sagemaker:DeleteModel", out, f"previous model {model}",
-                lambda model=model: client.delete_model(ModelName=model)):
+    for model in model_names:
+        if model not in keep_models and models.delete(session, model, what="previous model", out=out):
             removed.append(model)
     return removed
-
-
-def _quiet_delete(session: AwsSession, action: str, out: IO[str], what: str, call: Any) -> bool:
-    try:
-        with translate(action, session, not_found=f"{what} was already gone"):
-            call()
-        print(f"Deleted {what}", file=out)
-        return True
-    except NotFound as exc:
-        print(str(exc), file=out)
-        return False
-    except AwsCommandError as exc:
-        print(f"Could not delete {what}: {exc}", file=out)
-        return False
 
 
 # -- invoke --------------------------------------------------------------------------------
@@ -421,12 +423,11 @@ def delete(session: AwsSession, endpoint: str, *, wait: bool, delay: float | Non
         with translate("sagemaker:DescribeEndpoint", session):
             waiting.wait(client, "endpoint_deleted", {"EndpointName": endpoint}, label=f"endpoint {endpoint}",
                          status_of=in_service_status, delay=delay, timeout=timeout, out=out, done="gone")
-    if config_name and config is not None and _quiet_delete(
+    if config_name and config is not None and delete_quietly(
             session, "sagemaker:DeleteEndpointConfig", out, f"endpoint config {config_name}",
             lambda: client.delete_endpoint_config(EndpointConfigName=config_name)):
         result.deleted.append(f"endpoint config {config_name}")
     for model in result.models:
-        if _quiet_delete(session, "sagemaker:DeleteModel", out, f"model {model}",
-                         lambda model=model: client.delete_model(ModelName=model)):
+        if models.delete(session, model, out=out):
             result.deleted.append(f"model {model}")
     return result

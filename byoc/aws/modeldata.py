@@ -14,12 +14,12 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from .. import jobdir
 from . import s3
 from .console import STDERR
-from .errors import PreflightError
+from ..errors import PreflightError
 from .session import AwsSession
 
 ARCHIVE_NAME = "model.tar.gz"
@@ -154,3 +154,41 @@ def check_s3_model(session: AwsSession, uri: s3.S3Uri, *, load: bool = True,
 def upload(session: AwsSession, archive: Path, target: s3.S3Uri, *, out: IO[str] = STDERR) -> s3.S3Uri:
     return s3.upload_file(session, archive, target, out=out)
 
+
+
+@dataclass
+class PreparedModel:
+    """A model argument, checked before any AWS call: a local one packed and loaded, an s3:// one
+    parsed (and checked in place once there is a session)."""
+
+    source: str
+    archive: Path | None  # the local model.tar.gz to upload; None for an s3:// model
+    checked: CheckedModel
+    load: bool = True
+
+    @property
+    def is_s3(self) -> bool:
+        return self.archive is None
+
+    def check_in_place(self, session: AwsSession, *, out: IO[str] = STDERR) -> None:
+        """An s3:// model: exists, in the session's region, loads (read-only; nothing for a local one)."""
+        if self.archive is None:
+            self.checked = check_s3_model(session, s3.parse(self.source), load=self.load, out=out)
+
+    def uri(self, session: AwsSession, target: Callable[[], s3.S3Uri], *, out: IO[str] = STDERR) -> s3.S3Uri:
+        """Where SageMaker reads it: the s3:// URI given, or target() once the archive is uploaded there."""
+        if self.archive is None:
+            return s3.parse(self.source)
+        return upload(session, self.archive, target(), out=out)
+
+
+@contextmanager
+def prepared(model: str | Path, *, load: bool = True, out: IO[str] = STDERR) -> Iterator[PreparedModel]:
+    """The model argument, checked; a packed folder's temporary archive is removed afterwards."""
+    source = str(model)
+    if s3.is_s3(source):
+        yield PreparedModel(source, None, CheckedModel(), load)
+        return
+    with packed(Path(source), load=load) as (archive, checked):
+        print(f"Model {source}: " + ("layout and load checks passed" if load else "layout checked"), file=out)
+        yield PreparedModel(source, archive, checked, load)

@@ -9,15 +9,16 @@ it reports "unknown" rather than fail when there is no engine or the image is no
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Iterable, Mapping
 
-from .errors import PreflightError
+from container.settings import MAX_BATCH_PAYLOAD_PRODUCT
+
+from .console import STDERR
+from .ecr import ECR_IMAGE
+from ..errors import PreflightError
 
 ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z-]*)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
-ECR_IMAGE = re.compile(
-    r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
-    r"(?P<repository>[^:@]+)(?P<ref>[:@].+)?"
-)
 INSTANCE_TYPE = re.compile(r"ml\.([a-z0-9-]+)\.([a-z0-9-]+)")
 #: Graviton families: a generation digit followed by g (c6g, c6gd, c7gn, m8g, r7gd, ...).
 GRAVITON_FAMILY = re.compile(r"[a-z]+\d+g[a-z]*")
@@ -35,8 +36,10 @@ HYPERPARAMETER_KEY_MAX = 256
 HYPERPARAMETER_VALUE_MAX = 2500  # the API model; its prose says 256 (contract doc, 10.2)
 HYPERPARAMETER_VALUE_SAFE = 256
 METRIC_DEFINITIONS_MAX = 40
-INVOKE_BODY_MAX = 6291456
-BATCH_PAYLOAD_PRODUCT_MAX = 100  # MaxConcurrentTransforms x MaxPayloadInMB
+#: InvokeEndpoint's request limit, 6 MB; the runtime's default SAGEMAKER_MAX_PAYLOAD_IN_MB matches it.
+INVOKE_BODY_MAX = 6 * 1024 * 1024
+#: MaxPayloadInMB's range in CreateTransformJob.
+TRANSFORM_PAYLOAD_MB_MAX = 100
 
 
 def require(problems: Iterable[str | None], *, hint: str | None = None) -> None:
@@ -84,6 +87,35 @@ def image_uri_problems(uri: str | None, region: str | None = None) -> list[str]:
             f"image {uri!r} is in {match.group('region')}, but you are working in {region}; "
             "SageMaker pulls images from its own region only (push it there, or pass --region)")
     return problems
+
+
+def image_problems(image: str | None, instance_type: str, region: str, *, out: IO[str] = STDERR) -> list[str]:
+    """The URI (ECR, region, tag), and the local image's architecture against the instance type;
+    notes on what could not be checked go to out."""
+    problems = image_uri_problems(image, region)
+    if image:
+        arch, note = local_image_architecture(image)
+        if arch is None:
+            print(f"Architecture of {image} not checked: {note}. It must be linux/"
+                  f"{expected_architecture(instance_type)} for {instance_type}.", file=out)
+        problems.append(architecture_problem(image, arch, instance_type))
+        if image.endswith(":latest"):
+            print(f"Note: {image} uses the moving tag 'latest'; the immutable tag build_and_push.sh "
+                  "printed says exactly what runs.", file=out)
+    return [p for p in problems if p]
+
+
+def model_source_problem(model: str | Path | None, flag: str = "--model") -> str | None:
+    """A model argument names a folder, a model.tar.gz or an s3:// URI; an empty one names
+    nothing (it is not taken for the current folder)."""
+    text = "" if model is None else str(model)
+    if not text.strip():
+        return f"{flag} is empty: give a model folder, a model.tar.gz or an s3://.../model.tar.gz URI"
+    if text.startswith("s3://"):
+        return None
+    if not Path(text).exists():
+        return f"{flag} {text} does not exist"
+    return None
 
 
 def instance_type_problem(instance_type: str, purpose: str) -> str | None:
@@ -220,13 +252,13 @@ def metric_definition_problems(definitions: list[Mapping[str, str]], sample_line
 
 def transform_problems(max_concurrent: int | None, max_payload_mb: int | None) -> list[str]:
     problems = []
-    if max_payload_mb is not None and not 0 <= max_payload_mb <= 100:
-        problems.append(f"--max-payload-mb {max_payload_mb} is outside 0-100")
+    if max_payload_mb is not None and not 0 <= max_payload_mb <= TRANSFORM_PAYLOAD_MB_MAX:
+        problems.append(f"--max-payload-mb {max_payload_mb} is outside 0-{TRANSFORM_PAYLOAD_MB_MAX}")
     if max_concurrent is not None and max_concurrent < 1:
         problems.append(f"--max-concurrent {max_concurrent} must be at least 1")
-    if max_concurrent and max_payload_mb and max_concurrent * max_payload_mb > BATCH_PAYLOAD_PRODUCT_MAX:
+    if max_concurrent and max_payload_mb and max_concurrent * max_payload_mb > MAX_BATCH_PAYLOAD_PRODUCT:
         problems.append(f"--max-concurrent x --max-payload-mb is {max_concurrent * max_payload_mb}; "
-                        f"SageMaker refuses more than {BATCH_PAYLOAD_PRODUCT_MAX}")
+                        f"SageMaker refuses more than {MAX_BATCH_PAYLOAD_PRODUCT}")
     return problems
 
 

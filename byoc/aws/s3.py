@@ -6,12 +6,13 @@ a command names is checked for its region before anything is created.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from .console import STDERR
-from .errors import NotFound, PreflightError
+from ..errors import NotFound, PreflightError
 from .session import AwsSession, error_code, http_status, translate
 
 S3_URI_MAX = 1024
@@ -44,6 +45,48 @@ def parse(uri: str) -> S3Uri:
     if not bucket:
         raise PreflightError(f"{uri!r} names no bucket")
     return S3Uri(bucket, key)
+
+
+def uri_problems(uri: str, what: str) -> list[str]:
+    """parse()'s problems as pre-flight sentences naming the argument."""
+    try:
+        parse(uri)
+    except PreflightError as exc:
+        return [f"{what}: {p}" for p in exc.problems]
+    return []
+
+
+def source_problem(source: str, what: str) -> str | None:
+    """An input is an s3:// URI or a local file or folder that exists (uploaded later)."""
+    if is_s3(source):
+        problems = uri_problems(source, what)
+        return problems[0] if problems else None
+    if not source or not Path(source).exists():
+        return f"{what}: {source!r} is neither s3:// nor an existing file or folder"
+    return None
+
+
+def check_inputs(session: AwsSession, uri: str, what: str, consequence: str = "") -> None:
+    """An s3:// input prefix: its bucket in the session's region, and something under it."""
+    check_bucket(session, parse(uri).bucket, purpose=what)
+    if not has_objects(session, parse(uri)):
+        raise PreflightError(f"{what}: nothing under {uri}" + (f"; {consequence}" if consequence else ""))
+
+
+def lazy_bucket(session: AwsSession, explicit: str | None) -> Callable[[], str]:
+    """The bucket for uploads, looked up (and the default one created) only when something is
+    uploaded: --bucket (checked: exists, same region), else the SDK's default bucket."""
+
+    @functools.cache
+    def bucket() -> str:
+        if explicit:
+            check_bucket(session, explicit, purpose="--bucket")
+            return explicit
+        name = default_bucket(session.region, session.account())
+        ensure_bucket(session, name)
+        return name
+
+    return bucket
 
 
 def default_bucket(region: str, account: str) -> str:

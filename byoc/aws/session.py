@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from .errors import AwsCommandError, ConfigError, Failed, NotFound, Unsupported
+from ..errors import ByocError, SetupError, Failed, NotFound, Unsupported
 
 REGION_HINT = (
     "Set one: --region us-east-1, export AWS_REGION=us-east-1, or `aws configure set region "
@@ -37,7 +37,7 @@ def _import_boto3() -> Any:
     try:
         import boto3
     except ImportError:
-        raise ConfigError(
+        raise SetupError(
             "boto3 is not installed, and the AWS commands need it.",
             hint="Install the CLI extras: pip install -e '.[cli]' (or `make` does it in .venv).",
         ) from None
@@ -46,7 +46,7 @@ def _import_boto3() -> Any:
 
 def resolve_region(explicit: str | None = None, *, profile: str | None = None,
                    environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """(region, where it came from), or a ConfigError that says how to set one."""
+    """(region, where it came from), or a SetupError that says how to set one."""
     env = os.environ if environ is None else environ
     if explicit:
         return explicit, "--region"
@@ -59,10 +59,10 @@ def resolve_region(explicit: str | None = None, *, profile: str | None = None,
     try:
         region = boto3.Session(profile_name=profile).region_name
     except ProfileNotFound as exc:
-        raise ConfigError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
+        raise SetupError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
     if region:
         return region, f"profile {profile or env.get('AWS_PROFILE') or 'default'}"
-    raise ConfigError("No AWS region is set.", hint=REGION_HINT)
+    raise SetupError("No AWS region is set.", hint=REGION_HINT)
 
 
 @dataclass
@@ -104,7 +104,7 @@ def make_session(region: str | None = None, profile: str | None = None) -> AwsSe
     try:
         boto = boto3.Session(profile_name=profile, region_name=resolved)
     except ProfileNotFound as exc:
-        raise ConfigError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
+        raise SetupError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     return AwsSession(region=resolved, region_source=source, boto=boto, endpoint_url=endpoint)
 
@@ -156,24 +156,24 @@ def translate(action: str, session: AwsSession | None = None, *,
 
     try:
         yield
-    except AwsCommandError:
+    except ByocError:
         raise
     except (NoCredentialsError, PartialCredentialsError, TokenRetrievalError) as exc:
-        raise ConfigError(f"No usable AWS credentials ({exc}).", hint=CREDENTIALS_HINT) from None
+        raise SetupError(f"No usable AWS credentials ({exc}).", hint=CREDENTIALS_HINT) from None
     except ProfileNotFound as exc:
-        raise ConfigError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
+        raise SetupError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
     except NoRegionError:
-        raise ConfigError("No AWS region is set.", hint=REGION_HINT) from None
+        raise SetupError("No AWS region is set.", hint=REGION_HINT) from None
     except EndpointConnectionError as exc:
-        raise ConfigError(f"Cannot reach AWS for {action}: {exc}") from None
+        raise SetupError(f"Cannot reach AWS for {action}: {exc}") from None
     except ClientError as exc:
         code, message = error_code(exc), error_message(exc)
         endpoint = session.endpoint_url if session else None
         if code in EXPIRED_CODES or code == "InvalidAccessKeyId":
-            raise ConfigError(f"{action}: credentials rejected ({code}: {message}).",
+            raise SetupError(f"{action}: credentials rejected ({code}: {message}).",
                               hint=CREDENTIALS_HINT) from None
         if code in ACCESS_DENIED_CODES or http_status(exc) == 403:
-            raise ConfigError(
+            raise SetupError(
                 f"Permission denied: {action} ({code}: {message}).",
                 hint=f"The identity you run as needs {action}; see README, 'IAM'.",
             ) from None
@@ -194,3 +194,19 @@ def translate(action: str, session: AwsSession | None = None, *,
         raise Failed(f"{action} failed: {code}: {message}") from None
     except BotoCoreError as exc:
         raise Failed(f"{action} failed: {exc}") from None
+
+
+def delete_quietly(session: AwsSession, action: str, out: Any, what: str, call: Any) -> bool:
+    """call() a Delete* while cleaning up, saying what happened: one already gone, or a refusal,
+    is reported, not raised, as the command's own outcome is what matters then."""
+    try:
+        with translate(action, session, not_found=f"{what} was already gone"):
+            call()
+    except NotFound as exc:
+        print(str(exc), file=out)
+        return False
+    except ByocError as exc:
+        print(f"Could not delete {what}: {exc}", file=out)
+        return False
+    print(f"Deleted {what}", file=out)
+    return True

@@ -9,11 +9,12 @@ runtime's to_api(), which its parser reads back to the same values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO, Any, Mapping
+from pathlib import Path
+from typing import IO, Any, Callable, Mapping
 
-from . import names, preflight, waiting
+from . import ecr, names, preflight, s3, waiting
 from .console import STDERR
-from .errors import Failed
+from ..errors import Failed
 from .session import AwsSession, translate
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
@@ -131,6 +132,84 @@ def problems(*, name: str, channel_names: list[str], instance_type: str, instanc
     found += preflight.environment_problems(environment, "training")
     found += preflight.metric_definition_problems(metric_definitions, runtime_metric_line)
     return [p for p in found if p]
+
+
+# -- submitting a job ---------------------------------------------------------------------
+
+
+@dataclass
+class TrainingSpec:
+    """What `byoc train` was asked for, before any AWS call. Channels map a name to an s3://
+    prefix (used as it is) or a local file or folder (uploaded); hyperparameters are strings."""
+
+    name: str
+    image: str
+    role: str | None
+    channels: dict[str, str]
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    volume_gb: int = 30
+    max_runtime: int = 86400
+    input_mode: str = "File"
+    content_type: str | None = "text/csv"
+    distribution: str = "FullyReplicated"
+    spot: bool = False
+    max_wait: int | None = None
+    output: str | None = None
+    checkpoint: str | None = None
+    prefix: str = "byoc"
+
+
+def spec_problems(spec: TrainingSpec, region: str, *, out: IO[str] = STDERR) -> list[str]:
+    """Everything wrong with the spec that can be told without AWS, all at once."""
+    found = problems(
+        name=spec.name, channel_names=list(spec.channels), instance_type=spec.instance_type,
+        instance_count=spec.instance_count, volume_gb=spec.volume_gb, max_runtime=spec.max_runtime,
+        input_mode=spec.input_mode, spot=spec.spot, max_wait=spec.max_wait,
+        hyperparameters=spec.hyperparameters, environment=spec.environment,
+        metric_definitions=runtime_metric_definitions())
+    found.append(preflight.role_arn_problem(spec.role))
+    found += preflight.image_problems(spec.image, spec.instance_type, region, out=out)
+    for channel, source in spec.channels.items():
+        found.append(s3.source_problem(source, f"channel {channel}"))
+        if s3.is_s3(source) and spec.input_mode == "FastFile" and not source.endswith("/"):
+            found.append(f"channel {channel}: FastFile needs the prefix to end with / ({source}/)")
+    for flag, value in (("--output", spec.output), ("--checkpoint", spec.checkpoint)):
+        if value:
+            found += s3.uri_problems(value, flag)
+    return [p for p in found if p]
+
+
+def submit(session: AwsSession, spec: TrainingSpec, bucket: Callable[[], str], *,
+           out: IO[str] = STDERR) -> dict[str, Any]:
+    """Check what the spec names (read-only), then upload local channels to bucket() and send
+    CreateTrainingJob; returns the request sent. The bucket is only asked for when needed."""
+    ecr.require_image(session, spec.image, out=out)
+    for channel, source in spec.channels.items():
+        if s3.is_s3(source):
+            s3.check_inputs(session, source, f"channel {channel}",
+                            f"the job would start with an empty /opt/ml/input/data/{channel}")
+    for flag, value in (("--output", spec.output), ("--checkpoint", spec.checkpoint)):
+        if value:
+            s3.check_bucket(session, s3.parse(value).bucket, purpose=flag)
+    output = spec.output or str(s3.S3Uri(bucket()).join(spec.prefix, "training"))
+    channels = []
+    for channel, source in spec.channels.items():
+        if not s3.is_s3(source):
+            target = s3.S3Uri(bucket()).join(spec.prefix, "training", spec.name, "input", channel)
+            source = str(s3.upload_tree(session, Path(source), target, out=out))
+        channels.append(Channel(channel, source, spec.content_type, spec.distribution))
+    checkpoint = spec.checkpoint or (str(s3.parse(output).join(spec.name, "checkpoints")) if spec.spot else None)
+    request = build_training_job(
+        name=spec.name, image=spec.image, role=str(spec.role), channels=channels, output_path=output,
+        hyperparameters=spec.hyperparameters, metric_definitions=runtime_metric_definitions(),
+        instance_type=spec.instance_type, instance_count=spec.instance_count, volume_gb=spec.volume_gb,
+        max_runtime=spec.max_runtime, input_mode=spec.input_mode, environment=spec.environment,
+        spot=spec.spot, max_wait=spec.max_wait, checkpoint_s3=checkpoint)
+    start(session, request, out=out)
+    return request
 
 
 # -- following a job -----------------------------------------------------------------------

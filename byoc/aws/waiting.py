@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Mapping
 
 from .console import STDERR
-from .errors import Failed, TimedOut
+from ..errors import Failed, TimedOut
 
 HEARTBEAT_SECONDS = 60
 

@@ -2,7 +2,8 @@
 (127.0.0.1:5000), and the ECR repository made in moto_server.
 
 moto has no layer-upload API, so nothing can be pushed *to moto*: REGISTRY sends the push to the
-local registry, while the repository is still created in (moto's) ECR. What stays unproven here:
+local registry, while the repository is still created in (moto's) ECR and the pushed manifest is
+recorded there (PutImage), so that the AWS commands find the image. What stays unproven here:
 the ECR login itself (`docker login` with the token) and a push into ECR.
 """
 
@@ -54,9 +55,17 @@ def repository(registry: str):
     its local tags from the engine, afterwards."""
     name = f"byoc-test-{uuid.uuid4().hex[:8]}"
     yield name
-    listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                             f"{registry}/{name}"], capture_output=True, text=True, timeout=60)
-    tags = listed.stdout.split()
+    remove_pushed(registry, name)
+
+
+def remove_pushed(registry: str, name: str) -> None:
+    """The repository's tags in the engine (under the registry's name and the ECR URI the script
+    tags for an emulator) and its manifests in the registry."""
+    tags = []
+    for reference in (f"{registry}/{name}", f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"):
+        listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", reference],
+                                capture_output=True, text=True, timeout=60)
+        tags += listed.stdout.split()
     if tags:
         subprocess.run(["docker", "rmi", *tags], capture_output=True, timeout=120)
     status, _, body = _registry(registry, f"/v2/{name}/tags/list")
@@ -75,7 +84,9 @@ def test_build_and_push_end_to_end(moto_server, registry, base_image, repository
     first = _run([repository, "v1"], env)
     assert first.returncode == 0, first.stderr[-3000:]
     uri = f"{registry}/{repository}:v1"
-    assert first.stdout.strip().splitlines()[-1] == uri  # the URI, last line of stdout
+    ecr_uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}:v1"
+    # against an emulator, the last line is the URI the emulator's ECR knows the image by
+    assert first.stdout.strip().splitlines()[-1] == ecr_uri
     assert f"Creating ECR repository {repository} (scan on push: on)" in first.stderr
     assert "is not an ECR registry: not logging in" in first.stderr
     assert "image is linux/amd64" in first.stderr
@@ -94,10 +105,20 @@ def test_build_and_push_end_to_end(moto_server, registry, base_image, repository
                for tag in ("v1", "latest")}
     assert digests["v1"] == digests["latest"]
 
+    # ... and the same manifest in (moto's) ECR under both tags, and the ECR URI on the local image
+    (image,) = ecr.describe_images(repositoryName=repository)["imageDetails"]  # one image, two tags
+    assert sorted(image["imageTags"]) == ["latest", "v1"]
+    # (moto makes its digest up from the layers' digests; the manifest itself is the evidence)
+    (recorded,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": "v1"}])["images"]
+    assert recorded["imageManifest"].encode() == _registry(registry, f"/v2/{repository}/manifests/v1")[2]
+    inspected = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", uri, ecr_uri],
+                               capture_output=True, text=True, timeout=60)
+    assert inspected.returncode == 0 and len(set(inspected.stdout.split())) == 1
+
     # again with a new tag: the repository is found, not made again; latest moves
     second = _run([repository, "v2"], env)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stdout.strip().splitlines()[-1] == f"{registry}/{repository}:v2"
+    assert second.stdout.strip().splitlines()[-1] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}:v2"
     assert f"ECR repository {repository} exists" in second.stderr
     assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]].count(repository) == 1
     assert ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["createdAt"] == repo["createdAt"]
@@ -109,6 +130,15 @@ def test_build_and_push_end_to_end(moto_server, registry, base_image, repository
     assert third.returncode == 1
     assert f"{uri} already exists, and tags are immutable here" in third.stderr
     assert third.stdout == ""
+
+
+def test_an_emulator_without_a_registry_of_ones_own_is_refused_before_building(moto_server, docker_engine,
+                                                                              tmp_path) -> None:
+    """The push would go to the real ECR host with the emulator's credentials."""
+    run = _run(["byoc-never", "t1"], _script_env(moto_server, tmp_path), timeout=120)
+    assert run.returncode == 2
+    assert "set REGISTRY=127.0.0.1:5000 (a registry of your own)" in run.stderr
+    assert "building" not in run.stderr and run.stdout == ""
 
 
 def test_a_platform_this_engine_cannot_build_is_refused_before_building(moto_server, registry, base_image,
@@ -161,7 +191,7 @@ def test_without_docker_the_script_says_so(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["Bad_Name"], "is not a valid ECR repository name"),
+    (["Bad_Name"], "ECR repository name 'Bad_Name' is not valid"),
     (["good", "latest"], "TAG 'latest' moves with every push"),
     (["good", "-bad"], "is not a valid image tag"),
     ([], "IMAGE_NAME"),

@@ -43,3 +43,39 @@ def test_tag_exists_asks_ecr_for_ecr_hosts(aws, byoc) -> None:
     assert byoc("ecr", "tag-exists", host, "app", "v1").out.strip() == "yes"
     assert byoc("ecr", "tag-exists", host, "app", "v2").out.strip() == "no"
     assert byoc("ecr", "tag-exists", host, "missing", "v1").out.strip() == "no"
+
+
+@pytest.mark.parametrize("name,tag,fragment", [
+    ("Bad_Name", "v1", "ECR repository name 'Bad_Name' is not valid"),
+    ("good", "latest", "TAG 'latest' moves with every push"),
+    ("good", "-bad", "TAG '-bad' is not a valid image tag"),
+    ("good", "x" * 129, "is not a valid image tag"),
+])
+def test_check_target_refuses_what_ecr_would(byoc, name, tag, fragment) -> None:
+    """Answered from byoc.aws.ecr's definitions, with no AWS setup at all."""
+    run = byoc("ecr", "check-target", "--", name, tag)
+    assert run.code == 2 and fragment in run.err
+    assert byoc("ecr", "check-target", "team/sagemaker-byoc", "a1b2c3-dirty-20260101").code == 0
+
+
+def test_registry_kind_uses_the_one_ecr_host_pattern(byoc) -> None:
+    from byoc.aws import ecr, preflight
+
+    assert preflight.ECR_IMAGE is ecr.ECR_IMAGE
+    assert byoc("ecr", "registry-kind", f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com").out == "ecr\n"
+    assert byoc("ecr", "registry-kind", f"{ACCOUNT}.dkr.ecr-fips.us-gov-west-1.amazonaws.com").out == "ecr\n"
+    assert byoc("ecr", "registry-kind", f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn").out == "ecr\n"
+    assert byoc("ecr", "registry-kind", "127.0.0.1:5000").out == "other\n"
+
+
+def test_record_image_is_for_an_emulator_only(aws, byoc, monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    run = byoc("ecr", "record-image", "127.0.0.1:5000", "app", "v1")
+    assert run.code == 2 and "writes to an emulator's ECR only" in run.err
+
+
+def test_the_script_declares_no_ecr_pattern_of_its_own() -> None:
+    from aws_helpers import REPO
+
+    script = (REPO / "build_and_push.sh").read_text()
+    assert "=~" not in script and "dkr" not in script  # it asks `byoc ecr check-target` / `registry-kind`

@@ -11,6 +11,7 @@ What moto cannot show, and these tests therefore do not claim:
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -24,6 +25,13 @@ BUCKET = "sagemaker-us-east-1-123456789012"  # the default bucket: sagemaker-REG
 
 def deploy(byoc, model, *extra: str, name: str = "iris"):
     return byoc("deploy", name, "--image", IMAGE, "--model", model, "--role", ROLE, *extra)
+
+
+def hint(err: str, lead: str) -> list[str]:
+    """The `byoc ...` command a printed hint gives, as argv (without `byoc`)."""
+    (line,) = [line for line in err.splitlines() if lead in line]
+    command = line.split("`byoc ", 1)[1].split("`", 1)[0] if "`byoc " in line else line.split("byoc ", 1)[1]
+    return shlex.split(command.split(" (", 1)[0])
 
 
 def test_deploy_wait_invoke_delete_leaves_nothing_behind(aws, byoc, model_dir, calls) -> None:
@@ -50,6 +58,10 @@ def test_deploy_wait_invoke_delete_leaves_nothing_behind(aws, byoc, model_dir, c
     (smoke,) = sent(calls, "InvokeEndpoint")
     assert smoke["Body"] == b"0,0,0,0\n" and smoke["ContentType"] == "text/csv"
 
+    # the hint deploy printed is a command that runs as printed
+    assert hint(run.err, "Invoke it:") == ["invoke", "iris", "--body", "0,0,0,0", "--content-type", "text/csv"]
+    run = byoc(*hint(run.err, "Invoke it:"))
+    assert run.code == 0, run.err
     run = byoc("invoke", "iris", "--body", "5.1,3.5,1.4,0.2")
     assert run.code == 0, run.err
     assert run.out == "body\n"  # moto's canned answer: no container ran
@@ -78,11 +90,43 @@ def test_delete_of_a_missing_endpoint_exits_5(aws, byoc) -> None:
     assert run.code == 5 and "endpoint nope does not exist; nothing was deleted" in run.err
 
 
-def test_deploy_without_wait_prints_the_endpoint_and_leaves_it_creating(aws, byoc, model_dir, calls) -> None:
+def test_deploy_without_wait_prints_the_endpoint_and_leaves_it_creating(aws, byoc, model_dir, calls,
+                                                                         tmp_path) -> None:
     run = deploy(byoc, model_dir)
     assert run.code == 0 and run.last_line == "iris"
     assert sent(calls, "InvokeEndpoint") == []  # no smoke request without --wait
-    assert "`byoc deploy ... --wait` waits for it" in run.err
+    # the hint runs as printed, FILE being the user's file
+    command = hint(run.err, "waits until it is InService")
+    assert command == ["invoke", "iris", "FILE", "--wait"]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("5.1,3.5,1.4,0.2\n")
+    run = byoc(*[str(rows) if a == "FILE" else a for a in command])
+    assert run.code == 0, run.err
+    assert "endpoint iris: InService" in run.err and sent(calls, "InvokeEndpoint")[0]["Body"] == rows.read_bytes()
+
+
+def test_a_smoke_payload_file_is_what_the_invoke_hint_sends(aws, byoc, model_dir, tmp_path, calls) -> None:
+    payload = tmp_path / "payload.csv"
+    payload.write_text("5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n")
+    run = deploy(byoc, model_dir, "--wait", "--smoke-payload", payload)
+    assert run.code == 0, run.err
+    command = hint(run.err, "Invoke it:")
+    assert command == ["invoke", "iris", str(payload), "--content-type", "text/csv"]
+    assert byoc(*command).code == 0
+    assert [c["Body"] for c in sent(calls, "InvokeEndpoint")] == [payload.read_bytes()] * 2
+
+
+@pytest.mark.parametrize("extra", [(), ("--wait",)])
+def test_an_empty_model_argument_is_refused(aws, byoc, extra) -> None:
+    """Not taken for the current folder (which then failed with a message about an archive)."""
+    run = deploy(byoc, "", *extra)
+    assert run.code == 2
+    assert "--model is empty: give a model folder, a model.tar.gz or an s3://" in run.err
+    assert "archive" not in run.err and "tar.gz (" not in run.err
+    run = byoc("transform", "--image", IMAGE, "--role", ROLE, "--model", "", "--input", "s3://b/in/")
+    assert run.code == 2 and "--model is empty" in run.err
+    assert aws.sagemaker_inventory() == {"models": [], "configs": [], "endpoints": []}
+    assert aws.client("s3").list_buckets()["Buckets"] == []
 
 
 def test_deploy_of_an_s3_model_checks_it_and_uploads_nothing(aws, byoc, model_dir, tmp_path) -> None:
@@ -172,9 +216,11 @@ def test_a_deploy_that_does_not_wait_over_a_live_endpoint_says_what_stays(
     assert len(aws.sagemaker_inventory()["models"]) == 2
 
 
-def test_invoke_prints_the_answer_and_sends_what_it_was_given(aws, byoc, calls, tmp_path) -> None:
-    """EMULATOR BEHAVIOUR: the answer is queued through moto's own API; no endpoint or container
-    exists behind it (moto does not even check the endpoint name)."""
+def test_invoke_prints_the_answer_and_sends_what_it_was_given(aws, byoc, calls, tmp_path, model_dir) -> None:
+    """EMULATOR BEHAVIOUR: the answer is queued through moto's own API; no container runs behind
+    the endpoint."""
+    assert deploy(byoc, model_dir, "--no-smoke", "--wait").code == 0
+    calls.clear()
     aws.queue_invoke_results([{"Body": '{"predictions": [0]}', "ContentType": "application/json",
                                "InvokedProductionVariant": "AllTraffic", "CustomAttributes": ""}])
     payload = tmp_path / "payload.csv"
@@ -197,6 +243,14 @@ def test_invoke_reads_stdin_and_can_write_the_answer_to_a_file(aws, byoc, calls,
     assert "endpoint iris: InService" in run.err  # --wait: the endpoint first
     assert sent(calls, "InvokeEndpoint")[0]["Body"] == b"1,2,3,4\n"
     assert out.read_bytes() == b"body" and run.out == ""  # moto's canned answer, in the file
+
+
+def test_invoke_on_a_missing_endpoint_exits_5_without_sending(aws, byoc, calls) -> None:
+    """moto's InvokeEndpoint answers any name; the command looks the endpoint up first."""
+    run = byoc("invoke", "Iris", "--body", "5.1,3.5,1.4,0.2")
+    assert run.code == 5
+    assert "endpoint Iris does not exist in us-east-1" in run.err and "case-sensitive" in run.err
+    assert run.out == "" and sent(calls, "InvokeEndpoint") == []
 
 
 def test_invoke_refuses_two_bodies_at_once(aws, byoc) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from byoc.aws import autoscaling, endpoints, names, preflight, session, training, transform
-from byoc.aws.errors import ConfigError, Unsupported
+from byoc.errors import SetupError, Unsupported
 from container import hyperparameters, metrics
 
 pytestmark = pytest.mark.aws
@@ -204,11 +204,11 @@ def test_no_region_and_unknown_profile_are_clear_errors(tmp_path: Path, monkeypa
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    with pytest.raises(ConfigError, match="No AWS region is set") as caught:
+    with pytest.raises(SetupError, match="No AWS region is set") as caught:
         session.resolve_region()
     assert "AWS_REGION" in str(caught.value)
     monkeypatch.setenv("AWS_PROFILE", "nope")
-    with pytest.raises(ConfigError, match="profile not found"):
+    with pytest.raises(SetupError, match="profile not found"):
         session.resolve_region()
 
 
@@ -235,7 +235,7 @@ def test_access_denied_is_reported_as_a_permission_error_naming_the_action() -> 
 
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"},
                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "CreateModel")
-    with pytest.raises(ConfigError, match=re.escape("Permission denied: sagemaker:CreateModel")):
+    with pytest.raises(SetupError, match=re.escape("Permission denied: sagemaker:CreateModel")):
         with session.translate("sagemaker:CreateModel"):
             raise denied
 

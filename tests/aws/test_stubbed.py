@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 
 from byoc.aws import ecr, endpoints, training, waiting
-from byoc.aws.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_TIMEOUT, ConfigError, Failed, TimedOut
+from byoc.errors import Failed, SetupError, TimedOut
 from byoc.aws.session import AwsSession
 
 pytestmark = pytest.mark.aws
@@ -68,7 +68,7 @@ def test_a_failed_endpoint_raises_with_the_failure_reason(stubbed) -> None:
                          {"EndpointName": "iris"})
     with pytest.raises(Failed, match="endpoint iris ended Failed: The primary container did not pass") as caught:
         endpoints.wait_in_service(session, "iris", delay=0, out=io.StringIO())
-    assert caught.value.exit_code == EXIT_FAILED
+    assert caught.value.exit_code == 1
 
 
 def test_a_timeout_says_the_work_goes_on(stubbed) -> None:
@@ -77,7 +77,37 @@ def test_a_timeout_says_the_work_goes_on(stubbed) -> None:
     with pytest.raises(TimedOut, match="iris is still Updating; it carries on in AWS") as caught:
         waiting.wait(client, "endpoint_in_service", {"EndpointName": "iris"}, label="endpoint iris",
                      status_of=endpoints.in_service_status, delay=0, timeout=0, out=io.StringIO())
-    assert caught.value.exit_code == EXIT_TIMEOUT
+    assert caught.value.exit_code == 4
+
+
+@pytest.mark.parametrize("status,hint", [
+    ("Creating", "--wait waits until it is InService"),
+    ("Failed", "Remove it with `byoc delete iris`, then deploy again"),
+])
+def test_invoke_refuses_an_endpoint_that_takes_no_requests(stubbed, status, hint) -> None:
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "iris"})
+    with pytest.raises(Failed, match=f"endpoint iris is {status}, not InService") as caught:
+        endpoints.require_serving(session, "iris")
+    assert hint in str(caught.value) and caught.value.exit_code == 1
+
+
+def test_an_updating_endpoint_still_serves(stubbed) -> None:
+    """During UpdateEndpoint the old config answers: invoke goes ahead."""
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint("Updating"), {"EndpointName": "iris"})
+    assert endpoints.require_serving(session, "iris")["EndpointStatus"] == "Updating"
+
+
+@pytest.mark.parametrize("status,waiter", [("Updating", "endpoint-in-service"), ("Deleting", "endpoint-deleted")])
+def test_a_deploy_over_a_busy_endpoint_names_the_wait_that_helps(stubbed, status, waiter) -> None:
+    session, client, stubber = stubbed
+    stubber.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "iris"})
+    plan = endpoints.plan_deploy(endpoint="iris", image="i", model_data_url="s3://b/model.tar.gz",
+                                 role="arn:aws:iam::123456789012:role/R", instance_type="ml.m5.large", name="iris-2")
+    with pytest.raises(Failed, match=f"endpoint iris is {status}; deploy again once it has settled") as caught:
+        endpoints.deploy(session, plan, wait=False, out=io.StringIO())
+    assert f"`aws sagemaker wait {waiter} --endpoint-name iris` waits for that" in str(caught.value)
 
 
 def _job(status: str, secondary: str, transitions: list[tuple[str, str]], **extra) -> dict:
@@ -138,7 +168,7 @@ def test_ecr_permission_denied_is_not_taken_for_a_missing_repository(monkeypatch
     stubber.add_client_error("describe_repositories", service_error_code="AccessDeniedException",
                              service_message="not authorized to perform: ecr:DescribeRepositories",
                              http_status_code=400)
-    with stubber, pytest.raises(ConfigError, match="Permission denied: ecr:DescribeRepositories") as caught:
+    with stubber, pytest.raises(SetupError, match="Permission denied: ecr:DescribeRepositories") as caught:
         ecr.ensure_repository(session, "sagemaker-byoc", out=io.StringIO())
-    assert caught.value.exit_code == EXIT_CONFIG
+    assert caught.value.exit_code == 3
     stubber.assert_no_pending_responses()  # and no CreateRepository was attempted (Stubber would refuse it)

@@ -310,11 +310,30 @@ def test_413_for_a_chunked_body_without_content_length(configured) -> None:
 
 
 def test_404_and_405_are_json(server) -> None:
-    body = assert_error(requests.get(server.url + "/nope", timeout=5), 404)
+    body = assert_error(requests.get(server.url + "/nope", timeout=5), 404, "/nope", "POST /invocations")
     assert body["error"] == "NotFound"
-    assert_error(requests.get(server.url + "/invocations", timeout=5), 405)
-    assert_error(requests.post(server.url + "/ping", timeout=5), 405)
-    assert_error(requests.delete(server.url + "/execution-parameters", timeout=5), 405)
+    for response, allow in [(requests.get(server.url + "/invocations", timeout=5), "POST, OPTIONS"),
+                            (requests.post(server.url + "/ping", timeout=5), "GET, HEAD, OPTIONS"),
+                            (requests.delete(server.url + "/execution-parameters", timeout=5), "GET, HEAD, OPTIONS")]:
+        assert assert_error(response, 405, allow)["error"] == "MethodNotAllowed"
+        assert response.headers["Allow"] == allow
+
+
+def test_a_body_shorter_than_its_content_length_is_400(server) -> None:
+    # The client sends part of the body and closes its side: no prediction on part of the records.
+    import socket
+
+    host, port = server.url.rsplit("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: text/csv\r\n"
+                     b"Content-Length: 1000\r\n\r\n5.1,3.5,1.4,0.2\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    document = json.loads(body)
+    assert document["error"] == "RequestError"
+    assert "ended after 16 of the 1000 bytes" in document["message"]
 
 
 def test_errors_are_logged_with_the_request_id(server) -> None:

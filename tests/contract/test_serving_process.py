@@ -90,6 +90,14 @@ def test_workers_from_model_server_workers_and_a_version_skew_warning(serve, tra
     assert wait_for(lambda: len(children(other.process.pid)) == 2, timeout=15)
 
 
+def test_sagemaker_batch_waits_as_long_as_batch_transform_does(serve) -> None:
+    # A batch transform's requests may take InvocationsTimeoutInSeconds (600 s by default).
+    server = serve(env={"SAGEMAKER_BATCH": "True", "MODEL_SERVER_WORKERS": "1"})
+    assert "timeout 600 s, payload limit 6 MB; batch transform (SAGEMAKER_BATCH)." in server.log
+    explicit = serve(env={"SAGEMAKER_BATCH": "true", "MODEL_SERVER_TIMEOUT": "90", "MODEL_SERVER_WORKERS": "1"})
+    assert "timeout 90 s, payload limit 6 MB; batch transform (SAGEMAKER_BATCH)." in explicit.log
+
+
 def exits_without_ever_pinging_green(server: local.Server, timeout: float = 60) -> int:
     """Poll /ping until the process exits; fail if /ping ever answered 200."""
     deadline = time.monotonic() + timeout

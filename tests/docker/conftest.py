@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from byoc import docker_local, jobdir
+from byoc import image as images, jobdir
 from container.paths import Paths
 
 IMAGE = os.environ.get("BYOC_TEST_IMAGE", "sagemaker-byoc:test")
@@ -58,8 +58,8 @@ def engine() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def image(engine: Any) -> str:
     """The image, built once: for this machine's architecture, on BYOC_BASE_IMAGE when set."""
-    seconds = docker_local.build(IMAGE, base_image=os.environ.get("BYOC_BASE_IMAGE") or None,
-                                 platform=None, context=REPO, quiet=True)
+    seconds = images.build(IMAGE, base_image=os.environ.get("BYOC_BASE_IMAGE") or None,
+                           platform=None, context=REPO, echo=None)
     print(f"\nbuilt {IMAGE} in {seconds:.1f} s")
     return IMAGE
 

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from byoc import docker_local
+from byoc import image as images
 
 pytestmark = pytest.mark.docker
 
@@ -20,7 +20,7 @@ def config(engine: Any, image: str) -> dict[str, Any]:
 def test_architecture_matches_the_host_and_labels_are_set(engine: Any, image: str) -> None:
     attrs = engine.images.get(image).attrs
     assert attrs["Os"] == "linux"
-    assert attrs["Architecture"] == docker_local.host_architecture(engine)
+    assert attrs["Architecture"] == images.engine_architecture()
     assert (attrs["Config"]["Labels"] or {}).get(LABEL) == "true"
 
 
@@ -63,3 +63,16 @@ def test_no_command_prints_usage(run: Callable[..., Any]) -> None:
     result = run([])
     assert result.code == 2
     assert "docker run IMAGE train" in result.log and "docker run IMAGE serve" in result.log
+
+
+def test_the_image_holds_the_runtime_and_the_model_not_the_laptop_cli(run: Callable[..., Any]) -> None:
+    # container/ and model/ run in the image; byoc/ (boto3, Docker) runs on the laptop only.
+    script = ("import importlib.metadata as m, importlib.util as u, shutil\n"
+              "print(sorted(e.name for e in m.distribution('sagemaker-byoc').entry_points))\n"
+              "print([n for n in ('container', 'model', 'byoc', 'boto3', 'docker', 'flask') if u.find_spec(n)])\n"
+              "print(shutil.which('byoc'))\n")
+    result = run(["python", "-c", script])
+    assert result.code == 0, result.log
+    assert result.log.splitlines() == ["['byoc-entrypoint', 'serve', 'train']", "['container', 'model']", "None"]
+    missing = run(["byoc", "--help"])
+    assert missing.code == 127 and "byoc: command not found" in missing.log

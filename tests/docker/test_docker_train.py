@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
-from byoc import docker_local, jobdir
+from byoc import image as images, jobdir, local
 from container import metrics
 from container.paths import Paths
 
@@ -47,7 +47,7 @@ def test_bad_data_writes_the_failure_file_and_exits_non_zero(run: Callable[..., 
 def test_the_docker_backend_packs_archives_like_the_local_one(
         engine: Any, image: str, sample_data: dict[str, Path], tmp_path: Path) -> None:
     paths = jobdir.create(tmp_path / "job", jobdir.JobSpec({"train": sample_data["train"]}, {"n_estimators": 5}))
-    result = docker_local.for_image(image, engine).run_train(paths, job_name="backend-test")
+    result = local.run_train(paths, job_name="backend-test", launcher=images.DockerRun(image))
     assert result.ok, result.log
     assert result.metrics["train:accuracy"] > 0.5
     assert result.model_archive == paths.base / "model.tar.gz"
@@ -66,6 +66,6 @@ def test_files_the_root_container_wrote_are_handed_back_to_the_user(
     assert written.code == 0, written.log
     monkeypatch.setattr(os, "getuid", lambda: 4321)  # as a non-root laptop user would be
     monkeypatch.setattr(os, "getgid", lambda: 4322)
-    docker_local.give_back(engine, image, job)
+    images.give_back(image, job)
     for path in (job / "model", job / "model" / "f"):
         assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322)

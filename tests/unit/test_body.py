@@ -1,4 +1,4 @@
-"""container.body.read_body against gunicorn's own request reader, over a real socket pair."""
+"""container.body.read_fixed_length against gunicorn's own request reader, over a real socket pair."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
 from container import body as body_module
-from container.body import DIRECT_MIN_BYTES, REUSE_MAX_BYTES, read_body
+from container.body import DIRECT_MIN_BYTES, REUSE_MAX_BYTES, read_fixed_length
 
 SIZE = DIRECT_MIN_BYTES * 3 + 17
 
@@ -54,7 +54,7 @@ def test_reads_the_whole_body_past_what_gunicorn_held(pair) -> None:
     data = payload(SIZE)
     stream = gunicorn_body(server, SIZE, held=data[:8000])
     thread = send_later(client, data[8000:], pieces=7)
-    got = read_body(stream, SIZE)
+    got = read_fixed_length(stream, SIZE)
     thread.join()
     assert type(got) is bytes and got == data
     assert stream.read() == b""  # nothing left for gunicorn to drain
@@ -66,7 +66,7 @@ def test_a_pipelined_request_held_past_the_body_stays_for_gunicorn(pair) -> None
     data = payload(SIZE)
     following = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
     stream = gunicorn_body(server, SIZE, held=data + following)
-    assert read_body(stream, SIZE) == data
+    assert read_fixed_length(stream, SIZE) == data
     server.settimeout(1)  # were the request lost, reading it would wait for the socket
     assert stream.reader.unreader.read() == following
 
@@ -75,9 +75,9 @@ def test_the_buffer_is_reused_and_answers_do_not_share_it(pair) -> None:
     server, client = pair
     first, second = payload(SIZE, 1), payload(SIZE - 5, 2)
     thread = send_later(client, first + second)
-    one = read_body(gunicorn_body(server, SIZE), SIZE)
+    one = read_fixed_length(gunicorn_body(server, SIZE), SIZE)
     kept = body_module._local.buffer
-    two = read_body(gunicorn_body(server, SIZE - 5), SIZE - 5)
+    two = read_fixed_length(gunicorn_body(server, SIZE - 5), SIZE - 5)
     thread.join()
     assert one == first and two == second
     assert body_module._local.buffer is kept
@@ -88,7 +88,7 @@ def test_a_client_that_closes_early_gives_what_came(pair) -> None:
     data = payload(SIZE)
     stream = gunicorn_body(server, SIZE)
     thread = send_later(client, data[:DIRECT_MIN_BYTES + 3], close=True)
-    assert read_body(stream, SIZE) == data[:DIRECT_MIN_BYTES + 3]
+    assert read_fixed_length(stream, SIZE) == data[:DIRECT_MIN_BYTES + 3]
     thread.join()
     assert stream.reader.length == SIZE - DIRECT_MIN_BYTES - 3
 
@@ -98,7 +98,7 @@ def test_a_socket_error_marks_the_connection_unusable(pair) -> None:
     stream = gunicorn_body(server, SIZE)
     server.settimeout(0.05)  # the client never sends: recv times out
     with pytest.raises(TimeoutError):
-        read_body(stream, SIZE)
+        read_fixed_length(stream, SIZE)
     assert stream.failed is True
 
 
@@ -108,10 +108,10 @@ def test_small_and_very_large_bodies_take_gunicorns_own_read(pair, size, monkeyp
     data = payload(size)
     monkeypatch.setattr(body_module, "_read_direct", None)  # calling it would raise TypeError
     thread = send_later(client, data, pieces=3)
-    assert read_body(gunicorn_body(server, size), size) == data
+    assert read_fixed_length(gunicorn_body(server, size), size) == data
     thread.join()
 
 
 def test_any_other_stream_is_read_plainly() -> None:
     data = payload(SIZE)
-    assert read_body(io.BytesIO(data + b"rest"), SIZE) == data
+    assert read_fixed_length(io.BytesIO(data + b"rest"), SIZE) == data

@@ -6,6 +6,7 @@ import pytest
 
 from container.errors import ConfigError
 from container.settings import (
+    DEFAULT_BATCH_TIMEOUT,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
@@ -45,6 +46,23 @@ def test_sagemaker_variables() -> None:
     assert s.batch
     assert s.default_accept == "text/csv"
     assert s.default_output == "probabilities"
+
+
+@pytest.mark.parametrize(("env", "timeout"), [
+    # A batch transform waits InvocationsTimeoutInSeconds (600 s unless set) for each request:
+    # a mini-batch that takes over a minute is not a stuck worker there.
+    ({"SAGEMAKER_BATCH": "true"}, 600),
+    ({"SAGEMAKER_BATCH": "True"}, 600),  # local mode's spelling
+    ({"SAGEMAKER_BATCH": "true", "MODEL_SERVER_TIMEOUT": "120"}, 120),  # set explicitly: it wins
+    ({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30"}, 30),
+    ({"SAGEMAKER_BATCH": "false"}, 60),
+    ({"SAGEMAKER_BATCH": ""}, 60),
+])
+def test_sagemaker_batch_gives_the_timeout_batch_transform_s_default(env: dict, timeout: int) -> None:
+    s = ServingSettings.from_env(env)
+    assert s.timeout == timeout
+    assert s.batch is (env["SAGEMAKER_BATCH"].lower() == "true")
+    assert DEFAULT_BATCH_TIMEOUT == 600
 
 
 @pytest.mark.parametrize(

@@ -34,3 +34,23 @@ def test_both_spellings_of_the_strategy(spelling: str) -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError):
         normalise_strategy("Everything")
+
+
+def test_one_vocabulary_of_strategies_for_the_emulator_and_the_aws_command() -> None:
+    """byoc.transform.STRATEGIES is the one list: the local emulator normalises to it and
+    `byoc transform --strategy` is checked against it."""
+    from byoc import transform
+    from byoc.aws import transform as aws_transform
+
+    assert aws_transform.STRATEGIES is transform.STRATEGIES == ("MultiRecord", "SingleRecord")
+    for strategy in transform.STRATEGIES:
+        for spelling in (strategy, strategy.upper(), strategy.replace("Record", "_RECORD").upper()):
+            assert normalise_strategy(spelling) == strategy
+
+    def strategy_problems(strategy: str) -> list[str]:
+        return [p for p in aws_transform.problems(
+            name="job", instance_type="ml.m5.large", instance_count=1, split_type="Line", assemble_with=None,
+            strategy=strategy, max_payload_mb=None, max_concurrent=None, environment={}) if "--strategy" in p]
+
+    assert all(strategy_problems(s) == [] for s in transform.STRATEGIES)
+    assert strategy_problems("MULTI_RECORD") == ["--strategy MULTI_RECORD is not one of MultiRecord, SingleRecord"]

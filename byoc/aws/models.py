@@ -1,0 +1,48 @@
+"""SageMaker models: the CreateModel request for this image, and a model's life around its user.
+
+A model is an image, a model.tar.gz and a role. A deploy makes one per endpoint config (and
+endpoints.py removes it with the config it belongs to); a transform job on an image and model
+data gets one made for it, which goes again once the job has ended, or at once when the job
+could not be started. Every CreateModel and DeleteModel of the CLI goes through here.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any, Mapping
+
+from .console import STDERR
+from .session import AwsSession, delete_quietly, translate
+
+#: The tag on a model made for one transform job, naming the job.
+TRANSFORM_TAG_KEY = "byoc:transform-job"
+
+
+def build_create_model(*, name: str, image: str, model_data_url: str, role: str,
+                       environment: Mapping[str, str] | None = None,
+                       tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"Image": image, "ModelDataUrl": model_data_url, "Mode": "SingleModel"}
+    if environment:
+        container["Environment"] = dict(environment)
+    request: dict[str, Any] = {"ModelName": name, "ExecutionRoleArn": role, "PrimaryContainer": container}
+    if tags:
+        request["Tags"] = tags
+    return request
+
+
+def create(session: AwsSession, request: Mapping[str, Any], *, out: IO[str] = STDERR) -> str:
+    print(f"Creating model {request['ModelName']}", file=out)
+    with translate("sagemaker:CreateModel", session):
+        session.client("sagemaker").create_model(**request)
+    return str(request["ModelName"])
+
+
+def require(session: AwsSession, name: str) -> dict[str, Any]:
+    """DescribeModel, or NotFound (exit 5) naming the model."""
+    with translate("sagemaker:DescribeModel", session, not_found=f"model {name} does not exist"):
+        return session.client("sagemaker").describe_model(ModelName=name)
+
+
+def delete(session: AwsSession, name: str, *, what: str = "model", out: IO[str] = STDERR) -> bool:
+    """Delete a model while cleaning up, saying so (see session.delete_quietly)."""
+    return delete_quietly(session, "sagemaker:DeleteModel", out, f"{what} {name}",
+                          lambda: session.client("sagemaker").delete_model(ModelName=name))

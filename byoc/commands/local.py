@@ -1,0 +1,207 @@
+"""`byoc local train|serve|transform`: a training job, an endpoint and a batch transform, on this machine.
+
+Each runs `train` or `serve` as a process of this Python, or with --image in the image, through
+byoc.local; each checks its arguments before it starts anything, and however it ends (done, a
+failure, Ctrl-C, SIGTERM), what it started has ended when it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .. import jobdir, local
+from ..aws import names
+from ..errors import ByocError, UsageError
+from . import add_image_option, launcher, path_arg, port_arg
+
+CHANNELS = ("train", "validation", "test")
+READY_TIMEOUT = 300.0  # a first start in the image, or a big model, may take a while
+
+
+def register(subparsers: Any) -> None:
+    loc = subparsers.add_parser("local", help="run train, serve or a batch transform on this machine").add_subparsers(
+        dest="local_command", required=True, metavar="COMMAND")
+
+    tr = loc.add_parser("train", help="lay out a job folder as /opt/ml and run train on it")
+    tr.add_argument("--train", type=path_arg, required=True, help="file or folder for the train channel")
+    tr.add_argument("--validation", type=path_arg, help="file or folder for the validation channel")
+    tr.add_argument("--test", type=path_arg, help="file or folder for the test channel")
+    tr.add_argument("-H", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
+                    help="a hyperparameter (repeat); VALUE is parsed as JSON when it can be")
+    tr.add_argument("--job-name", help="TRAINING_JOB_NAME (default: byoc-<timestamp>)")
+    tr.add_argument("--job-dir", type=path_arg, help="job folder (default: jobs/<job name>)")
+    add_image_option(tr)
+    tr.set_defaults(func=train)
+
+    sv = loc.add_parser("serve", help="serve a model folder or model.tar.gz on 127.0.0.1, log shown live")
+    sv.add_argument("model", type=path_arg, metavar="MODEL", help="model folder or model.tar.gz")
+    sv.add_argument("--port", type=port_arg, default=8080, help="port on 127.0.0.1 (default: %(default)s)")
+    add_image_option(sv)
+    sv.set_defaults(func=serve)
+
+    tf = loc.add_parser("transform", help="batch transform files through serve, as SageMaker does")
+    tf.add_argument("model", type=path_arg, metavar="MODEL", help="model folder or model.tar.gz")
+    tf.add_argument("input", type=path_arg, metavar="INPUT", help="input file or folder (SplitType=Line)")
+    tf.add_argument("output", type=path_arg, metavar="OUTPUT", help="output folder: one <file>.out per input file")
+    tf.add_argument("--content-type", default="text/csv")
+    tf.add_argument("--accept", help="response type (default: the server's choice)")
+    tf.add_argument("--strategy", help="MultiRecord or SingleRecord (default: from /execution-parameters)")
+    tf.add_argument("--max-payload-mb", type=float, help="0 to 100 (default: from /execution-parameters)")
+    add_image_option(tf)
+    tf.set_defaults(func=transform)
+
+
+# -- train -------------------------------------------------------------------------------------
+
+
+def train(args: argparse.Namespace) -> int:
+    channels: dict[str, Path] = {k: getattr(args, k) for k in CHANNELS if getattr(args, k) is not None}
+    for name, path in channels.items():
+        if not path.exists():
+            raise UsageError(f"--{name} {path} does not exist: give a CSV file or a folder of them")
+    try:
+        hyperparameters = jobdir.parse_hyperparameter_args(args.hyperparameter)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    name = args.job_name if args.job_name is not None else time.strftime("byoc-%Y%m%d-%H%M%S")
+    if (problem := names.problem("training job", name)) is not None:
+        raise UsageError(f"--job-name: {problem}")
+    start = launcher(args.image)
+    paths = jobdir.create(args.job_dir or Path("jobs") / name, jobdir.JobSpec(channels, hyperparameters))
+    result = local.run_train(paths, echo=sys.stdout, job_name=name, launcher=start)
+    return report_training(result)
+
+
+def report_training(result: local.TrainResult) -> int:
+    if not result.ok:
+        print(f"\nTraining failed (exit {result.returncode}).", file=sys.stderr)
+        if result.failure:
+            print(f"Failure reason: {result.failure.strip()}", file=sys.stderr)
+        return result.returncode if 0 < result.returncode < 256 else 1
+    print(f"\nModel: {result.model_archive}")
+    for name, value in sorted(result.metrics.items()):
+        print(f"  {name} = {value:.4g}")
+    return 0
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    check_model(args.model)
+    if local.port_in_use(args.port):
+        raise UsageError(f"127.0.0.1:{args.port} is in use (another `byoc local serve`?): stop that, or pass --port")
+    start = launcher(args.image)
+    with staged(args.model) as base:
+        server = local.Server(base, port=args.port, launcher=start, echo=sys.stdout)
+        server.start()
+        try:
+            server.wait_ready(timeout=READY_TIMEOUT)
+            print(f"\nServing {args.model} at {server.url} (Ctrl-C stops it). Try:\n\n{curl_lines(server.url)}\n",
+                  flush=True)
+            code = server.wait()
+        except local.RunError as exc:
+            server.stop()
+            raise ByocError(f"{exc} (its log is above)") from None
+        except BaseException:  # Ctrl-C or SIGTERM: serve drains and stops, as on an endpoint
+            code = server.stop()
+            print(f"byoc: serve stopped on SIGTERM with exit code {code}.", file=sys.stderr)
+            raise
+        server.stop()  # nothing left to stop: the cleanup
+    if code != 0:
+        raise ByocError(f"serve exited with {code} (its log is above)")
+    return 0
+
+
+def curl_lines(url: str, payload: str = "5.1,3.5,1.4,0.2") -> str:
+    return "\n".join([
+        f"  curl -s {url}/ping -o /dev/null -w '%{{http_code}}\\n'",
+        f"  curl -s -X POST {url}/invocations -H 'Content-Type: text/csv' --data-binary '{payload}'",
+        f"  curl -s -X POST {url}/invocations -H 'Content-Type: application/json' -H 'Accept: application/json' "
+        f"-H 'X-Amzn-SageMaker-Custom-Attributes: output=probabilities' -d '[[{payload}]]'",
+    ])
+
+
+# -- transform ---------------------------------------------------------------------------------
+
+
+def transform(args: argparse.Namespace) -> int:
+    from .. import transform as batch
+
+    check_model(args.model)
+    if not args.input.exists():
+        raise UsageError(f"input {args.input} does not exist: give a file, or a folder of files, to transform")
+    if args.input.is_dir() and not any(p.is_file() for p in args.input.rglob("*")):
+        raise UsageError(f"input folder {args.input} has no files to transform")
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"output {args.output} is a file: give a folder for the <file>.out results")
+    if args.strategy is not None:
+        try:
+            batch.normalise_strategy(args.strategy)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if args.max_payload_mb is not None and not 0 <= args.max_payload_mb <= 100:
+        raise UsageError(f"--max-payload-mb {args.max_payload_mb:g} is not between 0 and 100 (MaxPayloadInMB)")
+    start = launcher(args.image)
+    with staged(args.model) as base:
+        # The server's log goes to stderr, as it comes: stdout is the transform's report.
+        server = local.Server(base, env={"SAGEMAKER_BATCH": "true"}, launcher=start, echo=sys.stderr)
+        server.start()
+        try:
+            server.wait_ready(timeout=READY_TIMEOUT)
+            result = batch.run(server.url, args.input, args.output, content_type=args.content_type,
+                               accept=args.accept, strategy=args.strategy, max_payload_mb=args.max_payload_mb)
+        except local.RunError as exc:
+            raise ByocError(f"{exc} (its log is above)") from None
+        except OSError as exc:  # serve went away in the middle
+            raise ByocError(f"the transform stopped: {exc} (serve's log is above)") from None
+        finally:
+            server.stop()
+    print(f"execution parameters: {result.parameters}")
+    for f in result.files:
+        status = f"-> {f.output}" if f.error is None else f"FAILED: {f.error}"
+        print(f"{f.source}: {f.records} records in {f.requests} request(s) {status}")
+    return 0 if result.ok else 1
+
+
+# -- the model, staged as SageMaker stages it -----------------------------------------------------
+
+
+def check_model(model: Path) -> None:
+    if model.is_dir():
+        return
+    if not model.is_file():
+        raise UsageError(f"{model} does not exist: give a model folder or a model.tar.gz")
+    if not tarfile.is_tarfile(model):
+        raise UsageError(f"{model} is not a model.tar.gz (nor a folder): give the archive `byoc local train` wrote")
+
+
+@contextmanager
+def staged(model: Path) -> Iterator[Path]:
+    """A temporary endpoint folder with the model in <it>/model, as SageMaker extracts model.tar.gz."""
+    base = Path(tempfile.mkdtemp(prefix="byoc-serve-"))
+    try:
+        if model.is_dir():
+            shutil.copytree(model, base / "model")
+        else:
+            try:
+                jobdir.unpack(model, base / "model")
+            except (tarfile.TarError, OSError) as exc:
+                raise UsageError(f"{model} cannot be extracted: {exc}") from None
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def serve_command(model: Path, image: str | None = None) -> str:
+    """The `byoc local serve` line that serves this model as the run that made it did."""
+    return shlex.join(["byoc", "local", "serve", str(model), *(["--image", image] if image else [])])
