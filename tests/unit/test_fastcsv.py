@@ -444,3 +444,94 @@ def test_a_late_error_in_a_large_file_is_located_without_the_numpy_path(
     monkeypatch.setattr(np, "loadtxt", only_small)
     with pytest.raises(DataError, match="line 5001, column 3: 'oops' is not a number"):
         dataset.load(Channel("train"), paths)
+
+
+# -- the review's mends (issue 12) -------------------------------------------------------------
+
+EXACT, EISEL_LEMIRE, STRTOD = 0, 1, 2
+
+
+def float_bits(value: float) -> int:
+    return int(np.array([value]).view(np.uint64)[0])
+
+
+@pytest.mark.parametrize("text", [
+    b"1e99999999999999999999", b"-1e99999999999999999999", b"1e-99999999999999999999", b"0e99999999999999999999",
+    b"1e1000000000", b"-0.5e-1000000000", b"0." + b"0" * 40 + b"1e99999999999999999999",
+    b"1" + b"0" * 400 + b"e-99999999999999999999", b"123456789012345678901234567890e-99999999999999999999999",
+])
+def test_an_exponent_too_long_to_hold_takes_the_slow_path(text: bytes) -> None:
+    """Past 10^9 the written exponent saturates; only strtod, reading the text, may decide."""
+    value, path = fastcsv._csvparse.parse_number_path(text)
+    assert path == STRTOD
+    assert float_bits(value) == float_bits(float(text))
+    data = text + b"," + text + b"\n1,2\n"
+    assert fastcsv.parse_bytes(data) is not None
+    assert_equivalent(data)
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    (b"1.5e0000000000000000000000000000000000000000000000022", EXACT),  # long, but small: not saturated
+    (b"1e999999999", STRTOD),  # nine digits: held exactly, out of every fast path's range
+    (b"1.2345678901234567", EISEL_LEMIRE),
+    (b"0.1", EXACT),
+])
+def test_paths_of_ordinary_numbers(text: bytes, path: int) -> None:
+    value, got = fastcsv._csvparse.parse_number_path(text)
+    assert (float_bits(value), got) == (float_bits(float(text)), path)
+
+
+@pytest.mark.parametrize("text", [b"", b"-", b"1e", b"1.2.3", b" 1", b"1 ", b"0x10", b"1_0", b".", b"nan(1)"])
+def test_parse_number_path_reads_whole_numbers_only(text: bytes) -> None:
+    assert fastcsv._csvparse.parse_number_path(text) is None
+
+
+def sentinel_rows(rows: int, width: int) -> np.ndarray:
+    return np.full((rows, width), 0x7FF4DEADBEEF0001, dtype=np.uint64).view(np.float64)
+
+
+def test_the_c_parser_writes_only_the_rows_it_is_given() -> None:
+    out = sentinel_rows(6, 2)
+    data = b"1,2\n3,4\n5,6\n7,8\n"
+    rows, kind, line, _ = fastcsv._csvparse.parse_into(data, 0, len(data), out[2:4], 0, 2)
+    assert (rows, kind, line) == (2, 3, 8)  # full after two rows: a stop, not an overflow
+    assert out[2:4].tolist() == [[1, 2], [3, 4]]
+    untouched = out.view(np.uint64)[[0, 1, 4, 5]]
+    assert (untouched == 0x7FF4DEADBEEF0001).all()
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: np.zeros((4, 2), dtype=np.float32), "native float64"),
+    (lambda: np.zeros((4, 2), dtype=np.int64), "native float64"),
+    (lambda: np.zeros((4, 2), dtype=">f8"), "native float64"),
+    (lambda: np.asfortranarray(np.zeros((4, 2))), "C-contiguous"),
+    (lambda: np.zeros((4, 4))[:, ::2], "C-contiguous"),
+    (lambda: np.zeros((4, 3)), r"shape \(rows, ncols\)"),
+    (lambda: np.zeros(8), r"shape \(rows, ncols\)"),
+    (lambda: bytearray(64), "native float64"),
+    (lambda: memoryview(bytearray(64)).cast("q", (4, 2)), "native float64"),
+])
+def test_the_output_buffer_is_checked_before_anything_is_written(make: Any, message: str) -> None:
+    out = make()
+    before = bytes(memoryview(out).cast("B")) if not isinstance(out, np.ndarray) or out.flags.c_contiguous else None
+    with pytest.raises(ValueError, match=message):
+        fastcsv._csvparse.parse_into(b"1,2\n3,4\n", 0, 8, out, 0, 2)
+    if before is not None:
+        assert bytes(memoryview(out).cast("B")) == before
+
+
+def test_a_read_only_output_is_refused() -> None:
+    out = np.zeros((4, 2))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fastcsv._csvparse.parse_into(b"1,2\n", 0, 4, out, 0, 2)
+    assert not out.any()
+    with pytest.raises(ValueError, match="read-only"):
+        fastcsv._csvparse.parse_into(b"1,2\n", 0, 4, memoryview(bytes(64)).cast("d", (4, 2)), 0, 2)
+
+
+def test_any_writable_c_contiguous_float64_buffer_is_accepted() -> None:
+    buffer = bytearray(32)
+    assert fastcsv._csvparse.parse_into(b"1,2\n3,4\n", 0, 8, memoryview(buffer).cast("d", (2, 2)), 0, 2) == (2, 0, -1, -1)
+    assert np.frombuffer(buffer).tolist() == [1, 2, 3, 4]
+    assert fastcsv._csvparse.parse_into(b"", 0, 0, np.empty((0, 2), order="F"), 0, 2) == (0, 0, -1, -1)
