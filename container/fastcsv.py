@@ -128,13 +128,17 @@ def parse_into(data: bytes | bytearray, start: int, stop: int, out: np.ndarray, 
     bounds.append(stop)
     pieces = list(zip(bounds, bounds[1:]))
     firsts = [row]
-    for a, b in pieces[:-1]:
+    for a, b in pieces:
         firsts.append(firsts[-1] + count_lines(data, a, b))
+    # Each piece gets its own rows, out[first:next first] (its line count bounds its records),
+    # and the C parser cannot write past the slice it is given: no thread touches another's.
+    slices = [out[first:following] for first, following in zip(firsts, firsts[1:])]
     pool = _executor()
     results = list(pool.map(
-        lambda job: _csvparse.parse_into(data, job[0][0], job[0][1], out, job[1], width),
-        zip(pieces, firsts),
+        lambda job: _csvparse.parse_into(data, job[0][0], job[0][1], job[1], 0, width),
+        zip(pieces, slices),
     ))
+    del slices
     stopped = [line for _, kind, line, _ in results if kind != 0]
     if stopped:
         if stops is not None:

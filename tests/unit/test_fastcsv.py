@@ -500,6 +500,45 @@ def test_the_c_parser_writes_only_the_rows_it_is_given() -> None:
     assert (untouched == 0x7FF4DEADBEEF0001).all()
 
 
+def test_each_thread_gets_its_own_slice_of_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastcsv, "PARALLEL_MIN_BYTES", 0)
+    real = fastcsv._csvparse
+    calls: list[tuple[np.ndarray, int]] = []
+
+    class Recording:
+        count_newlines = staticmethod(real.count_newlines)
+
+        @staticmethod
+        def parse_into(data: Any, start: int, stop: int, out: np.ndarray, row: int, ncols: int) -> Any:
+            calls.append((out, row))
+            return real.parse_into(data, start, stop, out, row, ncols)
+
+    monkeypatch.setattr(fastcsv, "_csvparse", Recording)
+    data = random_csv(300, 3, 1)
+    out = np.empty((300, 3))
+    assert fastcsv.parse_into(data, 0, len(data), out, 0, 3, threads=4) == 300
+    assert len(calls) == 4 and all(row == 0 for _, row in calls)
+    slices = [view for view, _ in calls]
+    assert sum(view.shape[0] for view in slices) == 300
+    for i, view in enumerate(slices):
+        assert view.base is out or view.base is out.base
+        assert not any(np.shares_memory(view, other) for other in slices[i + 1:])
+    assert same_bits(out, numpy_parse(data))
+
+
+def test_a_thread_whose_piece_holds_more_rows_than_counted_stops_instead_of_overwriting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were a piece's line count ever short, its thread would stop at the end of its slice."""
+    monkeypatch.setattr(fastcsv, "PARALLEL_MIN_BYTES", 0)
+    counted = fastcsv.count_lines
+    monkeypatch.setattr(fastcsv, "count_lines", lambda data, start=0, stop=None: max(0, counted(data, start, stop) - 1))
+    data = random_csv(40, 2, 2)
+    out = sentinel_rows(40, 2)
+    stops: list[int] = []
+    assert fastcsv.parse_into(data, 0, len(data), out, 0, 2, threads=2, stops=stops) is None
+    assert stops and data[stops[0] - 1:stops[0]] == b"\n"  # where the first slice was full
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (lambda: np.zeros((4, 2), dtype=np.float32), "native float64"),
     (lambda: np.zeros((4, 2), dtype=np.int64), "native float64"),
