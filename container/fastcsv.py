@@ -322,10 +322,9 @@ class RowSink:
         """The rows added so far, shape (rows, width); the sink must not be used after this."""
         if self._array is None or self.width is None:
             return np.empty((0, self.width or 0), dtype=np.float64)
+        if self._array.shape[0] != self.rows:
+            self._resize(self.rows)  # shrinking releases the tail
         array, self._array = self._array, None
-        if array.shape[0] != self.rows:
-            # Shrinking releases the tail (realloc); a copy would double the peak instead.
-            array.resize((self.rows, self.width), refcheck=False)
         return array
 
     # -- internals ------------------------------------------------------------------
@@ -337,8 +336,29 @@ class RowSink:
         elif rows > self._array.shape[0]:
             grown = max(rows, self._array.shape[0] + self._array.shape[0] // 2)
             log.debug("growing the row buffer to %d rows", grown)
-            # realloc: large blocks move by remapping pages, without a copy or a 2x peak.
-            self._array.resize((grown, self.width), refcheck=False)
+            self._resize(grown)
+
+    def _resize(self, rows: int) -> None:
+        """The array with `rows` rows (those kept keep their values), reallocated in place when
+        nothing else refers to it, else copied.
+
+        In place is realloc: a large block grows or shrinks by remapping pages, with neither a
+        copy nor two arrays at the peak. It may move the data, so it is safe only while no view,
+        memoryview or buffer export of the array is alive; numpy's refcheck proves that from
+        the reference count (here: `array` and the call's own) and refuses otherwise. Then the
+        holder keeps the old block and the sink goes on in a new array.
+        """
+        assert self._array is not None and self.width is not None
+        array, self._array = self._array, None
+        try:
+            array.resize((rows, self.width), refcheck=True)
+        except ValueError:
+            log.debug("the row buffer is referenced elsewhere: copying it instead of reallocating")
+            moved = np.empty((rows, self.width), dtype=np.float64)
+            kept = min(rows, array.shape[0])
+            moved[:kept] = array[:kept]
+            array = moved
+        self._array = array
 
     def _fill(self, stream: BinaryIO) -> bool:
         buffer = bytearray(self.chunk_bytes)

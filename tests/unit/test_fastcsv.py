@@ -574,3 +574,30 @@ def test_any_writable_c_contiguous_float64_buffer_is_accepted() -> None:
     assert fastcsv._csvparse.parse_into(b"1,2\n3,4\n", 0, 8, memoryview(buffer).cast("d", (2, 2)), 0, 2) == (2, 0, -1, -1)
     assert np.frombuffer(buffer).tolist() == [1, 2, 3, 4]
     assert fastcsv._csvparse.parse_into(b"", 0, 0, np.empty((0, 2), order="F"), 0, 2) == (0, 0, -1, -1)
+
+
+def test_the_row_buffer_grows_in_place_when_nothing_else_refers_to_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="container.fastcsv")
+    data = random_csv(500, 4, 3)
+    sink = fastcsv.RowSink(capacity=1, chunk_bytes=256)  # grows many times
+    assert sink.add(lambda: io.BytesIO(data)) == (500, 4)
+    result = sink.result()
+    assert "growing the row buffer" in caplog.text and "copying" not in caplog.text
+    assert result.base is None and result.flags.owndata  # the one array, shrunk in place
+    assert same_bits(result, numpy_parse(data))
+
+
+def test_the_row_buffer_is_never_reallocated_under_a_live_view(caplog: pytest.LogCaptureFixture) -> None:
+    """numpy's resize(refcheck=False) would move the data under the view (a use after free);
+    a view held elsewhere makes the sink copy instead, and the view keeps its values."""
+    caplog.set_level("DEBUG", logger="container.fastcsv")
+    first, second = random_csv(10, 3, 4), random_csv(300, 3, 5)
+    sink = fastcsv.RowSink(capacity=10, chunk_bytes=128)
+    assert sink.add(lambda: io.BytesIO(first)) == (10, 3)
+    assert sink._array is not None
+    view = sink._array[:10]
+    kept = view.copy()
+    assert sink.add(lambda: io.BytesIO(second)) == (300, 3)
+    assert "copying" in caplog.text
+    assert same_bits(view, kept) and not np.shares_memory(view, sink._array)
+    assert same_bits(sink.result(), numpy_parse(first + second))
