@@ -331,6 +331,11 @@ class RowSink:
 
     def _reserve(self, rows: int) -> None:
         assert self.width is not None
+        if self._array is not None and self._array.shape[1] != self.width:
+            # Sized for a width guessed from a file the C parser then stopped on (a comment
+            # line with commas, say), and nothing kept: start again at the width now known.
+            assert self.rows == 0
+            self._array = None
         if self._array is None:
             self._array = np.empty((max(rows, self.capacity), self.width), dtype=np.float64)
         elif rows > self._array.shape[0]:

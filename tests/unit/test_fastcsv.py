@@ -601,3 +601,17 @@ def test_the_row_buffer_is_never_reallocated_under_a_live_view(caplog: pytest.Lo
     assert "copying" in caplog.text
     assert same_bits(view, kept) and not np.shares_memory(view, sink._array)
     assert same_bits(sink.result(), numpy_parse(first + second))
+
+
+@pytest.mark.parametrize("files", [
+    {"a.csv": b"# label, f1, f2\n1,2\n3,4\n"},  # the comment's commas give the first width guess
+    {"a.csv": b"# exported by hand, 2024\n" + b"\n" * 6, "b.csv": b"1,2,3\n4,5,6\n7,8,9\n", "c.csv": b"# x\n1,1,1\n"},
+    {"a.csv": b"# a,b,c,d,e\n", "b.csv": b"1,2\n3,4\n"},
+])
+def test_a_first_file_the_c_parser_stops_on_does_not_fix_the_width(
+        files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the fuzzer: the row buffer kept the width guessed from a refused file, and rows
+    of another width were then written into it (a ValueError, or rows in the wrong layout)."""
+    fast, slow = load_both_ways(write_channel(tmp_path, files), monkeypatch)
+    assert same_bits(np.ascontiguousarray(fast.X), np.ascontiguousarray(slow.X))
+    assert same_bits(fast.y, slow.y)
