@@ -249,6 +249,13 @@ def check_row_sink(data: bytes, control: int) -> None:
         assert (sink.rows, sink.width) == (rows_before, width_before), "a refused file left rows behind"
         if alone is None and fastcsv.first_width(part) in (None, width_before) or width_before is None:
             assert sink.stopped_at == stops[0], f"RowSink stopped at {sink.stopped_at}, parse_bytes at {stops[0]}"
+        if sink.stopped_at is not None:  # as dataset does: the error located from the stop, if it can be
+            lines = fastcsv.locatable_file(lambda part=part: io.BytesIO(part), sink.stopped_at)
+            located = tabular.locate_error(lines) if lines is not None else None
+            if located is not None and width_before is None:
+                want = outcome(part, c_parser=False)
+                got = ("error", str(located), located.line, located.column, located.looks_like_header)
+                assert got == want, f"located from the stop: {got}; the numpy path: {want}"
         slow = numpy_path(part)  # as dataset does: the numpy path's rows, when it takes the file
         if slow is not None and slow.shape[0] and (width_before is None or slow.shape[1] == width_before):
             sink.add_array(slow)
