@@ -7,10 +7,13 @@ numpy path's, and on anything else it must stop so the numpy path decides. No ti
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
+import math
 import random
 import warnings
 from decimal import Decimal, getcontext
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -615,3 +618,31 @@ def test_a_first_file_the_c_parser_stops_on_does_not_fix_the_width(
     fast, slow = load_both_ways(write_channel(tmp_path, files), monkeypatch)
     assert same_bits(np.ascontiguousarray(fast.X), np.ascontiguousarray(slow.X))
     assert same_bits(fast.y, slow.y)
+
+
+def test_the_powers_of_ten_table_is_what_its_generator_writes() -> None:
+    """container/_csvparse_pow10.h is generated (scripts/gen_pow10.py): a hand edit, or a
+    generator change not run, would give wrong digits that the fuzzer can take hours to hit."""
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen_pow10", root / "scripts" / "gen_pow10.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert generator.render() == (root / "container" / "_csvparse_pow10.h").read_text()
+    for q in range(-342, 309):  # 10^q scaled to 128 bits: truncated, rounded up, or (q < -27,
+        # Lemire's construction: a wider quotient plus one, then truncated) within one unit
+        power = Fraction(10) ** q
+        scaled = power * Fraction(2) ** (127 - _floor_log2(power))
+        value = generator.mantissa(q)
+        if q >= 0:
+            assert value == math.floor(scaled), q
+        elif q >= -27:
+            assert value == math.ceil(scaled), q
+        else:
+            assert math.floor(scaled) <= value <= math.ceil(scaled), q
+
+
+def _floor_log2(value: Fraction) -> int:
+    """floor(log2(value)) of a positive fraction, exactly."""
+    guess = value.numerator.bit_length() - value.denominator.bit_length()
+    return guess if Fraction(2) ** guess <= value else guess - 1
