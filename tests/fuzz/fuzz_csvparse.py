@@ -280,11 +280,11 @@ def check_entry_points(data: bytes, fdp: atheris.FuzzedDataProvider) -> None:
     row = fdp.ConsumeIntInRange(-1, rows + 1)
     shape = (rows, max(ncols, 1))
     sentinel = np.uint64(0x7FF4DEADBEEF0001)  # a NaN no parse produces
-    kind = fdp.ConsumeIntInRange(0, 9)
+    kind = fdp.ConsumeIntInRange(0, 10)
     out: Any = np.full(shape, sentinel, dtype=np.uint64).view(np.float64)
     valid = True
     if kind == 1:
-        out = out.astype(np.float32)
+        out = np.zeros(shape, dtype=np.float32)
         valid = False
     elif kind == 2:
         out = np.zeros(shape, dtype=np.int64)
@@ -307,6 +307,9 @@ def check_entry_points(data: bytes, fdp: atheris.FuzzedDataProvider) -> None:
     elif kind == 8:
         out = out.astype(">f8")
         valid = sys.byteorder == "big"
+    elif kind == 9:
+        out = out.tolist()  # no buffer at all
+        valid = False
     valid = valid and 0 <= start <= stop <= n and ncols >= 1 and 0 <= row <= rows
     try:
         result = _csvparse.parse_into(exact, start, stop, out, row, ncols)
@@ -372,7 +375,7 @@ def main(argv: list[str]) -> None:
         env = sanitized.environment(sanitized.build())
         os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv[1:]], env)
     corpus = next((Path(a) for a in argv[1:] if not a.startswith("-")), None)
-    if corpus is not None:
+    if corpus is not None and not corpus.is_file():  # a file is an input to replay
         corpus.mkdir(parents=True, exist_ok=True)
         if not any(corpus.iterdir()):
             for i, seed in enumerate(SEEDS):

@@ -123,14 +123,20 @@ def environment(module: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "LD_PRELOAD": str(preload),
-        # Python keeps some memory to the end on purpose: leak reports would be noise.
-        "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1",
-        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        # Python keeps some memory to the end on purpose: leak reports would be noise. Options
+        # already set come after these, so they win (quarantine_size_mb=64 for long runs, say).
+        "ASAN_OPTIONS": _options("detect_leaks=0:halt_on_error=1:allocator_may_return_null=1", "ASAN_OPTIONS"),
+        "UBSAN_OPTIONS": _options("print_stacktrace=1:halt_on_error=1", "UBSAN_OPTIONS"),
         # Every Python object from malloc, so ASan sees overflows of bytes objects too.
         "PYTHONMALLOC": "malloc",
         MODULE_ENV: str(module),
     })
     return env
+
+
+def _options(defaults: str, name: str) -> str:
+    given = os.environ.get(name, "").strip(":")
+    return f"{defaults}:{given}" if given else defaults
 
 
 def _run(command: list[str]) -> None:

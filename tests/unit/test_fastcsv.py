@@ -552,10 +552,13 @@ def test_a_thread_whose_piece_holds_more_rows_than_counted_stops_instead_of_over
     (lambda: np.zeros(8), r"shape \(rows, ncols\)"),
     (lambda: bytearray(64), "native float64"),
     (lambda: memoryview(bytearray(64)).cast("q", (4, 2)), "native float64"),
+    (lambda: [[0.0, 0.0]] * 4, "C-contiguous float64 array"),  # no buffer at all
 ])
 def test_the_output_buffer_is_checked_before_anything_is_written(make: Any, message: str) -> None:
     out = make()
-    before = bytes(memoryview(out).cast("B")) if not isinstance(out, np.ndarray) or out.flags.c_contiguous else None
+    before = None
+    if isinstance(out, (bytearray, memoryview)) or isinstance(out, np.ndarray) and out.flags.c_contiguous:
+        before = bytes(memoryview(out).cast("B"))
     with pytest.raises(ValueError, match=message):
         fastcsv._csvparse.parse_into(b"1,2\n3,4\n", 0, 8, out, 0, 2)
     if before is not None:
