@@ -114,30 +114,30 @@ def test_the_new_metrics_are_defined_for_every_channel_within_sagemakers_40() ->
     assert len(names) == 27
 
 
-# The lines a real `train` printed (tests/contract runs it), and a tuning job's objective.
+# Lines a real `train` printed, on the bank sample (tests/contract/test_real_data.py's job).
 REAL_LOG = """\
-2026-12-01 02:00:43,227 INFO [16913] container.training: Binary metrics (auc, precision, recall) count 'yes' \
-as the positive class of ['no', 'yes']; set positive_class to choose another.
-train:accuracy=0.9993;
-train:f1_macro=0.998753;
-train:precision=0.998531;
-train:recall=0.997651;
-train:log_loss=0.0891553;
-train:auc=0.999994;
-validation:accuracy=0.8674;
-validation:f1_macro=0.633295;
-validation:precision=0.670588;
-validation:recall=0.228;
-validation:log_loss=0.576694;
-validation:auc=0.753808;
-2026-12-01 02:00:43,940 INFO [16913] container.training: Model written: /opt/ml/model/model.joblib
+2026-12-01 02:21:30,777 INFO [32748] container.training: Binary metrics (auc, precision, recall) count \
+'yes' as the positive class of ['no', 'yes']; set positive_class to choose another.
+train:accuracy=0.9534;
+train:f1_macro=0.911239;
+train:precision=0.949335;
+train:recall=0.769589;
+train:log_loss=0.136266;
+train:auc=0.992099;
+validation:accuracy=0.906;
+validation:f1_macro=0.806206;
+validation:precision=0.781095;
+validation:recall=0.5822;
+validation:log_loss=0.280035;
+validation:auc=0.917332;
+2026-12-01 02:21:32,605 INFO [32748] container.training: Model written: /tmp/t1/job-bank2/model/model.joblib
 """
 
 
 def test_the_auc_regexes_scrape_a_real_log() -> None:
     found = metrics.parse_log(REAL_LOG)
-    assert found["validation:auc"] == 0.753808 and found["train:auc"] == 0.999994
-    assert found["validation:precision"] == 0.670588 and found["validation:recall"] == 0.228
+    assert found["validation:auc"] == 0.917332 and found["train:auc"] == 0.992099
+    assert found["validation:precision"] == 0.781095 and found["validation:recall"] == 0.5822
     assert "test:auc" not in found
 
 
