@@ -101,5 +101,9 @@ def has_missing(X: Any) -> bool:
     """Whether a float array or a DataFrame holds a missing value."""
     if isinstance(X, np.ndarray):
         # A sum is NaN when any value is (or when infinities cancel): only then look closer.
-        return X.dtype.kind == "f" and X.size > 0 and not np.isfinite(X.sum()) and bool(np.isnan(X).any())
+        if X.dtype.kind != "f" or X.size == 0:
+            return False
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = X.sum()
+        return not np.isfinite(total) and bool(np.isnan(X).any())
     return bool(X.isna().to_numpy().any())

@@ -149,9 +149,9 @@ def locate_table_error(stream: BinaryIO, *, numeric: Iterable[int] = (), header:
     reader = None
     try:
         reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), strict=True)
-        expected, first_line = width, None
+        expected, first_line, last = width, None, 0
         for fields in reader:
-            line = reader.line_num
+            line, last = last + 1, reader.line_num  # where the record starts: it may span lines
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # empty lines hold no record
             if first_line is None:
