@@ -1,20 +1,32 @@
-"""Payload codecs for /invocations: request bodies to arrays, predictions to response bodies.
+"""Payload codecs for /invocations: request bodies to model input, predictions to response bodies.
 
 Pure functions, no HTTP. Media types are compared without parameters and case
 ("text/csv; charset=utf-8" is text/csv). NPY is read with allow_pickle=False, so a request
 can never make the server unpickle anything.
+
+What a body decodes to follows the model's schema (metadata.json). A plain numeric model
+takes header-less numeric rows, as SageMaker's built-in algorithms do, decoded into a float64
+array by the C parser. A model trained with a header also takes CSV that starts with it and
+JSON objects keyed by feature name; one with categorical features takes text in them and
+gets a pandas DataFrame. Empty fields are missing values (NaN) for every schema.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import frames
 from .errors import NotAcceptable, RequestError, UnsupportedMediaType
-from .tabular import CsvError, parse as parse_csv
+from .schema import CATEGORICAL, DATAFRAME, NUMERIC, Schema
+from .tabular import MISSING_MARKERS, CsvError, locate_table_error, parse as parse_csv
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -32,6 +44,8 @@ ALIASES = {
     "application/npy": NPY,
 }
 DECODABLE = (CSV, JSON, JSONLINES, NPY)
+#: Keys of a JSON object that holds one record's values as a list.
+RECORD_LIST_KEYS = ("features", "instance", "values")
 NPY_MAGIC = b"\x93NUMPY"
 ENCODABLE = (CSV, JSON, JSONLINES, NPY)
 
@@ -89,8 +103,9 @@ def choose_accept(accept: str | None, content_type: str | None, default: str | N
 # -- decoding -------------------------------------------------------------------------
 
 
-def decode(body: bytes, content_type: str | None) -> np.ndarray:
-    """A request body as a 2-D float array, one row per record."""
+def decode(body: bytes, content_type: str | None, schema: Schema | None = None) -> Any:
+    """A request body as the model's input, one row per record: a 2-D float64 array, or a
+    DataFrame for a schema with categorical features."""
     kind = media_type(content_type) or JSON
     if kind not in DECODABLE:
         raise UnsupportedMediaType(
@@ -100,18 +115,33 @@ def decode(body: bytes, content_type: str | None) -> np.ndarray:
     if not body or body.isspace():  # as `not body.strip()`, without copying a large body
         raise RequestError("The request body is empty.", hint="Send at least one record.")
     if kind == CSV:
-        return _decode_csv(body)
+        if schema is None or schema.plain:
+            return _decode_csv(body, missing=schema is not None)
+        return _decode_table_csv(body, schema)
+    if kind == NPY:
+        array = _decode_npy(body)
+        if schema is not None and schema.categorical:
+            raise RequestError(
+                "NPY holds numbers only, but this model has categorical features "
+                f"({', '.join(schema.feature_label(i) for i in schema.categorical[:5])}).",
+                hint="Send CSV or JSON.",
+            )
+        return array
     if kind == JSON:
-        return _decode_json(body)
-    if kind == JSONLINES:
-        return _decode_jsonlines(body)
-    return _decode_npy(body)
+        rows, numbers, unit = _json_rows(body, schema), None, "row"
+    else:
+        rows, numbers, unit = _jsonlines_rows(body, schema)
+    if schema is None or schema.plain:
+        return _rows_to_array(rows, unit, numbers)
+    return _records_to_input(rows, schema, unit, numbers)
 
 
-def _decode_csv(body: bytes) -> np.ndarray:
+def _decode_csv(body: bytes, *, missing: bool = False) -> np.ndarray:
     try:
         array = parse_csv(body)
     except CsvError as exc:
+        if missing and exc.missing_value:
+            return _numeric_with_missing(body)
         hint = "Send header-less CSV: one record per line, numeric features only."
         if exc.looks_like_header:
             hint = "The first line looks like a header row: send the records without it."
@@ -122,7 +152,126 @@ def _decode_csv(body: bytes) -> np.ndarray:
     return array
 
 
-def _decode_json(body: bytes) -> np.ndarray:
+def _numeric_with_missing(body: bytes, header: bool = False) -> np.ndarray:
+    """Numeric CSV whose empty fields (or NA, null...) are missing values: NaN."""
+    try:
+        width = len(next(csv.reader(io.StringIO(_first_line(body, header)))))
+    except (StopIteration, csv.Error, UnicodeDecodeError):
+        width = 0
+    frame = _read_table(body, header=header, kinds={i: NUMERIC for i in range(width)} if not header else None,
+                        numeric=range(width), width=width or None)
+    return frame.to_numpy(dtype=np.float64)
+
+
+def _decode_table_csv(body: bytes, schema: Schema) -> Any:
+    """CSV for a model trained with a header or with categorical features."""
+    names = _header_names(body, schema)
+    if names is None:
+        if schema.model_input != DATAFRAME:
+            array = _decode_csv(body, missing=True)
+            _check_width(array.shape[1], schema)
+            return array
+        kinds = {i: f.kind for i, f in enumerate(schema.features)}
+        frame = _read_table(body, header=False, kinds=kinds, numeric=schema.numeric_features,
+                            width=schema.n_features)
+        _check_width(frame.shape[1], schema)
+        frame.columns = schema.columns
+        return frame
+    by_name = {f.name: f.kind for f in schema.features}
+    by_name[str(schema.label)] = CATEGORICAL  # read, then dropped
+    kinds = {name: by_name[name] for name in names}
+    numeric = [i for i, name in enumerate(names) if by_name[name] == NUMERIC]
+    frame = _read_table(body, header=True, kinds=kinds, numeric=numeric, width=len(names))
+    return _in_schema_order(frame, schema)
+
+
+def _first_line(body: bytes, header: bool = True) -> str:
+    end = body.find(b"\n")
+    return body[: end if end >= 0 else len(body)].decode("utf-8-sig").rstrip("\r")
+
+
+def _header_names(body: bytes, schema: Schema) -> list[str] | None:
+    """The CSV's column names when its first line is a header of this model's columns (in
+    any order, any of them, the label allowed); None when it starts with data. A first line
+    of text naming other columns is refused."""
+    if schema.names is None:
+        return None
+    start = body[:1]
+    if not (start.isalpha() or start in (b'"', b"_", b"\xef")):
+        return None  # a number, a sign or an empty field: data
+    try:
+        fields = [f.strip() for f in next(csv.reader(io.StringIO(_first_line(body))))]
+    except (StopIteration, csv.Error, UnicodeDecodeError):
+        return None
+    known = set(schema.names) | {str(schema.label)}
+    if fields and all(f in known for f in fields) and len(set(fields)) == len(fields):
+        return fields
+    unknown = [f for f in fields if f not in known]
+    if fields and all(f and f not in MISSING_MARKERS and not _is_number(f) for f in fields) and (
+            schema.model_input != DATAFRAME or len(unknown) < len(fields)):
+        raise RequestError(
+            f"The CSV's first line names columns this model does not have: {', '.join(unknown[:5])}.",
+            hint=f"Its features are: {', '.join(schema.names[:40])}. Send them in a header line "
+            "(any order), or send records only, in training's column order.",
+        )
+    return None
+
+
+def _read_table(body: bytes, *, header: bool, kinds: dict[Any, str] | None, numeric: Any,
+                width: int | None) -> "pd.DataFrame":
+    """frames.read_bytes, its errors located as 400s; rows with too few fields refused."""
+    try:
+        frame = frames.read_bytes(body, header=header, kinds=kinds)
+    except frames.FrameError as exc:
+        raise _located(body, header, numeric, width) or RequestError(f"Bad CSV: {exc}.") from None
+    if len(frame) == 0:
+        raise RequestError("The CSV body has no records.")
+    if frame.iloc[:, -1].isna().any():  # a row with too few fields reads as missing values
+        located = _located(body, header, (), width)
+        if located is not None:
+            raise located
+    return frame
+
+
+def _located(body: bytes, header: bool, numeric: Any, width: int | None) -> RequestError | None:
+    located = locate_table_error(io.BytesIO(body), numeric=numeric, header=header, width=width,
+                                 width_source=f"the model takes {width}" if width else None)
+    if located is None:
+        return None
+    where = str(located).replace("line", "row", 1) if located.line is not None else str(located)
+    return RequestError(f"Bad CSV: {where}.",
+                        hint="Send the features in training's column order; a field may be empty (missing).")
+
+
+def _check_width(width: int, schema: Schema) -> None:
+    if width != schema.n_features:
+        raise RequestError(
+            f"Each record has {width} values, but the model takes {schema.n_features} features.",
+            hint="Send the features only, in training's column order, without the label"
+            + (", or start the CSV with a header line naming them." if schema.names else "."),
+        )
+
+
+def _in_schema_order(frame: "pd.DataFrame", schema: Schema) -> Any:
+    """A frame with named columns as the model takes it: training's order, absent features
+    missing, the label dropped."""
+    import pandas as pd
+
+    assert schema.names is not None
+    columns = {}
+    for feature in schema.features:
+        if feature.name in frame.columns:
+            columns[feature.name] = frame[feature.name]
+        else:
+            columns[feature.name] = pd.Series(np.nan, index=frame.index,
+                                              dtype=np.float64 if feature.kind == NUMERIC else object)
+    ordered = pd.DataFrame(columns)
+    if schema.model_input == DATAFRAME:
+        return ordered
+    return ordered.to_numpy(dtype=np.float64)
+
+
+def _json_rows(body: bytes, schema: Schema | None) -> list[Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -133,10 +282,13 @@ def _decode_json(body: bytes) -> np.ndarray:
                 document = document[key]
                 break
         else:
-            raise RequestError(
-                f"The JSON object has keys {sorted(document)[:10]}, none of which holds records.",
-                hint='Send a list of rows, [[1, 2], [3, 4]], or {"instances": [[1, 2], [3, 4]]}.',
-            )
+            if _keyed_by_name(document, schema):
+                document = [document]  # a single record, keyed by name
+            else:
+                raise RequestError(
+                    f"The JSON object has keys {sorted(document)[:10]}, none of which holds records.",
+                    hint='Send a list of rows, [[1, 2], [3, 4]], or {"instances": [[1, 2], [3, 4]]}.',
+                )
     if not isinstance(document, list) or not document:
         raise RequestError(
             "The JSON body must be a non-empty list of rows.",
@@ -144,11 +296,12 @@ def _decode_json(body: bytes) -> np.ndarray:
         )
     if not isinstance(document[0], (list, dict)):
         document = [document]  # a single row
-    return _rows_to_array([_record(row, index) for index, row in enumerate(document, start=1)], "row")
+    return [_record(row, index, "row", schema) for index, row in enumerate(document, start=1)]
 
 
-def _decode_jsonlines(body: bytes) -> np.ndarray:
+def _jsonlines_rows(body: bytes, schema: Schema | None) -> tuple[list[Any], list[int], str]:
     rows = []
+    numbers = []
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
             continue
@@ -156,26 +309,122 @@ def _decode_jsonlines(body: bytes) -> np.ndarray:
             value = json.loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(f"Bad JSON Lines: line {number}: {exc}.") from None
-        rows.append((number, _record(value, number, "line")))
-    return _rows_to_array([r for _, r in rows], "line", numbers=[n for n, _ in rows])
+        rows.append(_record(value, number, "line", schema))
+        numbers.append(number)
+    return rows, numbers, "line"
 
 
-def _record(value: Any, index: int, unit: str = "row") -> list[Any]:
+def _keyed_by_name(value: dict, schema: Schema | None) -> bool:
+    """An object is a record keyed by feature name for a model trained with a header, unless
+    it holds its values in a list ({"features": [...]}) as for any model."""
+    if schema is None or schema.names is None:
+        return False
+    return any(k in schema.names for k in value) or not any(k in value for k in RECORD_LIST_KEYS)
+
+
+def _record(value: Any, index: int, unit: str = "row", schema: Schema | None = None) -> Any:
     if isinstance(value, dict):
-        for key in ("features", "instance", "values"):
+        if _keyed_by_name(value, schema):
+            return value  # a record keyed by feature name
+        for key in RECORD_LIST_KEYS:
             if key in value:
                 value = value[key]
                 break
         else:
+            named = " or by feature name" if schema is not None and schema.names else ""
             raise RequestError(
                 f"{unit.capitalize()} {index} is an object without a 'features' list.",
-                hint='Send each record as a list of numbers, or as {"features": [...]}.',
+                hint=f'Send each record as a list of values, as {{"features": [...]}}{named}.',
             )
     if not isinstance(value, list):
         value = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if not isinstance(value, list):
         raise RequestError(f"{unit.capitalize()} {index} is not a list of numbers: {value!r:.80}.")
     return value
+
+
+def _records_to_input(rows: list[Any], schema: Schema, unit: str, numbers: list[int] | None) -> Any:
+    """JSON records (lists in training's column order, or objects keyed by feature name) as
+    the model's input: numbers (numeric strings too) for numeric features, text for
+    categorical ones (a number becomes its text), null or absent for missing."""
+    if not rows:
+        raise RequestError("The body has no records.")
+    names = schema.names
+    position = {name: i for i, name in enumerate(names)} if names is not None else {}
+    width = schema.n_features
+    columns: list[list[Any]] = [[None] * len(rows) for _ in range(width)]
+    for r, row in enumerate(rows):
+        number = numbers[r] if numbers else r + 1
+        if isinstance(row, dict):
+            for key, value in row.items():
+                i = position.get(key)
+                if i is None:
+                    if key == schema.label:
+                        continue  # a whole training record: the label is not a feature
+                    raise RequestError(
+                        f"{unit.capitalize()} {number} has {key!r}, which is not a feature of this model.",
+                        hint=f"Its features are: {', '.join(names[:40]) if names else ''}.",
+                    )
+                columns[i][r] = value
+        else:
+            if len(row) != width:
+                raise RequestError(
+                    f"{unit.capitalize()} {number} has {len(row)} values, but the model takes {width} features.",
+                    hint="Send the features only, in training's column order, without the label"
+                    + (", or objects keyed by feature name." if names else "."),
+                )
+            for i, value in enumerate(row):
+                columns[i][r] = value
+    converted = []
+    for i, (feature, values) in enumerate(zip(schema.features, columns)):
+        if feature.kind == NUMERIC:
+            converted.append(_numbers(values, i, schema, unit, numbers))
+        else:
+            converted.append(np.array([_category(v) for v in values], dtype=object))
+    if schema.model_input != DATAFRAME:
+        return np.column_stack(converted) if converted else np.empty((len(rows), 0))
+    import pandas as pd
+
+    return pd.DataFrame(dict(zip(schema.columns, converted)))
+
+
+def _numbers(values: list[Any], column: int, schema: Schema, unit: str, numbers: list[int] | None) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for r, value in enumerate(values):
+        if value is None:
+            out[r] = np.nan
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[r] = value
+        elif isinstance(value, str) and (value.strip() in MISSING_MARKERS or _is_number(value.strip())):
+            out[r] = np.nan if value.strip() in MISSING_MARKERS else float(value)
+        else:
+            number = numbers[r] if numbers else r + 1
+            raise RequestError(
+                f"{unit.capitalize()} {number}, feature {schema.feature_label(column)}: {value!r:.40} is not a number.",
+                hint="Training had only numbers in this feature; send a number, or null for a missing value.",
+            )
+    return out
+
+
+def _category(value: Any) -> Any:
+    """A JSON value as the text a CSV field would hold; missing as NaN."""
+    if value is None or (isinstance(value, str) and value.strip() in MISSING_MARKERS):
+        return np.nan
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    if "_" in text:
+        return False
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _rows_to_array(rows: list[list[Any]], unit: str, numbers: list[int] | None = None) -> np.ndarray:
