@@ -7,8 +7,9 @@ can never make the server unpickle anything.
 What a body decodes to follows the model's schema (metadata.json). A plain numeric model
 takes header-less numeric rows, as SageMaker's built-in algorithms do, decoded into a float64
 array by the C parser. A model trained with a header also takes CSV that starts with it and
-JSON objects keyed by feature name; one with categorical features takes text in them and
-gets a pandas DataFrame. Empty fields are missing values (NaN) for every schema.
+JSON objects keyed by feature name; one with categorical features takes text in them, as
+rows of objects (floats and strings, schema.OBJECTS). Empty fields are missing values (NaN)
+for every schema; text where training had numbers is a 400 naming the row and column.
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from . import frames
 from .errors import NotAcceptable, RequestError, UnsupportedMediaType
-from .schema import CATEGORICAL, DATAFRAME, NUMERIC, Schema
-from .tabular import MISSING_MARKERS, CsvError, locate_table_error, parse as parse_csv
-
-if TYPE_CHECKING:
-    import pandas as pd
+from .schema import ARRAY, NUMERIC, Schema
+from .tabular import MISSING_MARKERS, CsvError, parse as parse_csv
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -104,8 +101,8 @@ def choose_accept(accept: str | None, content_type: str | None, default: str | N
 
 
 def decode(body: bytes, content_type: str | None, schema: Schema | None = None) -> Any:
-    """A request body as the model's input, one row per record: a 2-D float64 array, or a
-    DataFrame for a schema with categorical features."""
+    """A request body as the model's input, one row per record: a 2-D float64 array, or an
+    object array (floats and strings) for a schema with categorical features."""
     kind = media_type(content_type) or JSON
     if kind not in DECODABLE:
         raise UnsupportedMediaType(
@@ -140,8 +137,9 @@ def _decode_csv(body: bytes, *, missing: bool = False) -> np.ndarray:
     try:
         array = parse_csv(body)
     except CsvError as exc:
-        if missing and exc.missing_value:
-            return _numeric_with_missing(body)
+        if missing and exc.missing_value:  # an empty field: read the rows as a table
+            records = _csv_records(body)
+            return _fields_to_input(records, Schema.numeric(len(records[0][1])), None)
         hint = "Send header-less CSV: one record per line, numeric features only."
         if exc.looks_like_header:
             hint = "The first line looks like a header row: send the records without it."
@@ -152,95 +150,61 @@ def _decode_csv(body: bytes, *, missing: bool = False) -> np.ndarray:
     return array
 
 
-def _numeric_with_missing(body: bytes, header: bool = False) -> np.ndarray:
-    """Numeric CSV whose empty fields (or NA, null...) are missing values: NaN."""
-    try:
-        width = len(next(csv.reader(io.StringIO(_first_line(body, header)))))
-    except (StopIteration, csv.Error, UnicodeDecodeError):
-        width = 0
-    frame = _read_table(body, header=header, kinds={i: NUMERIC for i in range(width)} if not header else None,
-                        numeric=range(width), width=width or None)
-    return frame.to_numpy(dtype=np.float64)
-
-
 def _decode_table_csv(body: bytes, schema: Schema) -> Any:
     """CSV for a model trained with a header or with categorical features."""
-    names = _header_names(body, schema)
-    if names is None:
-        if schema.model_input != DATAFRAME:
-            array = _decode_csv(body, missing=True)
-            _check_width(array.shape[1], schema)
-            return array
-        kinds = {i: f.kind for i, f in enumerate(schema.features)}
-        frame = _read_table(body, header=False, kinds=kinds, numeric=schema.numeric_features,
-                            width=schema.n_features)
-        _check_width(frame.shape[1], schema)
-        frame.columns = schema.columns
-        return frame
-    by_name = {f.name: f.kind for f in schema.features}
-    by_name[str(schema.label)] = CATEGORICAL  # read, then dropped
-    kinds = {name: by_name[name] for name in names}
-    numeric = [i for i, name in enumerate(names) if by_name[name] == NUMERIC]
-    frame = _read_table(body, header=True, kinds=kinds, numeric=numeric, width=len(names))
-    return _in_schema_order(frame, schema)
+    records = _csv_records(body)
+    names = _header_names(records[0][1], schema)
+    if names is not None:
+        records = records[1:]
+        if not records:
+            raise RequestError("The CSV body has a header but no records.")
+    elif schema.model_input == ARRAY and not schema.categorical:
+        # Numbers in training's order: the C parser, as for a plain model.
+        array = _decode_csv(body, missing=True)
+        _check_width(array.shape[1], schema)
+        return array
+    return _fields_to_input(records, schema, names)
 
 
-def _first_line(body: bytes, header: bool = True) -> str:
-    end = body.find(b"\n")
-    return body[: end if end >= 0 else len(body)].decode("utf-8-sig").rstrip("\r")
+def _csv_records(body: bytes) -> list[tuple[int, list[str]]]:
+    """(line, fields) of every non-empty CSV record; a record's quoted field may span lines."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"Bad CSV: byte {exc.start} is not valid UTF-8 text.") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records, last = [], 0
+    try:
+        for fields in reader:
+            line, last = last + 1, reader.line_num
+            if fields and (len(fields) > 1 or fields[0].strip()):
+                records.append((line, fields))
+    except csv.Error as exc:
+        raise RequestError(f"Bad CSV: row {last + 1}: {exc}.") from None
+    if not records:
+        raise RequestError("The CSV body has no records.")
+    return records
 
 
-def _header_names(body: bytes, schema: Schema) -> list[str] | None:
-    """The CSV's column names when its first line is a header of this model's columns (in
-    any order, any of them, the label allowed); None when it starts with data. A first line
-    of text naming other columns is refused."""
+def _header_names(fields: list[str], schema: Schema) -> list[str] | None:
+    """The column names when the CSV's first record is a header of this model's columns (in
+    any order, any of them, the label allowed); None when it is data. A first line of text
+    naming other columns is refused."""
     if schema.names is None:
         return None
-    start = body[:1]
-    if not (start.isalpha() or start in (b'"', b"_", b"\xef")):
-        return None  # a number, a sign or an empty field: data
-    try:
-        fields = [f.strip() for f in next(csv.reader(io.StringIO(_first_line(body))))]
-    except (StopIteration, csv.Error, UnicodeDecodeError):
-        return None
+    stripped = [f.strip() for f in fields]
     known = set(schema.names) | {str(schema.label)}
-    if fields and all(f in known for f in fields) and len(set(fields)) == len(fields):
-        return fields
-    unknown = [f for f in fields if f not in known]
-    if fields and all(f and f not in MISSING_MARKERS and not _is_number(f) for f in fields) and (
-            schema.model_input != DATAFRAME or len(unknown) < len(fields)):
+    if all(f in known for f in stripped) and len(set(stripped)) == len(stripped):
+        return stripped
+    unknown = [f for f in stripped if f not in known]
+    all_text = all(f and f not in MISSING_MARKERS and not _is_number(f) for f in stripped)
+    if all_text and (not schema.categorical or len(unknown) < len(stripped)):
         raise RequestError(
             f"The CSV's first line names columns this model does not have: {', '.join(unknown[:5])}.",
             hint=f"Its features are: {', '.join(schema.names[:40])}. Send them in a header line "
             "(any order), or send records only, in training's column order.",
         )
     return None
-
-
-def _read_table(body: bytes, *, header: bool, kinds: dict[Any, str] | None, numeric: Any,
-                width: int | None) -> "pd.DataFrame":
-    """frames.read_bytes, its errors located as 400s; rows with too few fields refused."""
-    try:
-        frame = frames.read_bytes(body, header=header, kinds=kinds)
-    except frames.FrameError as exc:
-        raise _located(body, header, numeric, width) or RequestError(f"Bad CSV: {exc}.") from None
-    if len(frame) == 0:
-        raise RequestError("The CSV body has no records.")
-    if frame.iloc[:, -1].isna().any():  # a row with too few fields reads as missing values
-        located = _located(body, header, (), width)
-        if located is not None:
-            raise located
-    return frame
-
-
-def _located(body: bytes, header: bool, numeric: Any, width: int | None) -> RequestError | None:
-    located = locate_table_error(io.BytesIO(body), numeric=numeric, header=header, width=width,
-                                 width_source=f"the model takes {width}" if width else None)
-    if located is None:
-        return None
-    where = str(located).replace("line", "row", 1) if located.line is not None else str(located)
-    return RequestError(f"Bad CSV: {where}.",
-                        hint="Send the features in training's column order; a field may be empty (missing).")
 
 
 def _check_width(width: int, schema: Schema) -> None:
@@ -252,23 +216,43 @@ def _check_width(width: int, schema: Schema) -> None:
         )
 
 
-def _in_schema_order(frame: "pd.DataFrame", schema: Schema) -> Any:
-    """A frame with named columns as the model takes it: training's order, absent features
-    missing, the label dropped."""
-    import pandas as pd
-
-    assert schema.names is not None
-    columns = {}
-    for feature in schema.features:
-        if feature.name in frame.columns:
-            columns[feature.name] = frame[feature.name]
-        else:
-            columns[feature.name] = pd.Series(np.nan, index=frame.index,
-                                              dtype=np.float64 if feature.kind == NUMERIC else object)
-    ordered = pd.DataFrame(columns)
-    if schema.model_input == DATAFRAME:
-        return ordered
-    return ordered.to_numpy(dtype=np.float64)
+def _fields_to_input(records: list[tuple[int, list[str]]], schema: Schema, names: list[str] | None) -> np.ndarray:
+    """CSV records as the model's input: the fields of numeric features as numbers, of
+    categorical ones as the text itself (as training read it); MISSING_MARKERS are NaN.
+    With `names` (the header's), columns go where the names say and absent features are
+    missing; the label, if sent, is dropped."""
+    if names is None:
+        _check_width(len(records[0][1]), schema)
+        targets: list[int | None] = list(range(schema.n_features))
+    else:
+        position = {name: i for i, name in enumerate(schema.names or ())}
+        targets = [position.get(name) for name in names]  # None: the label
+    numeric = [f.kind == NUMERIC for f in schema.features]
+    width = len(targets)
+    objects = schema.model_input != ARRAY
+    out = np.full((len(records), schema.n_features), np.nan, dtype=object if objects else np.float64)
+    for row, (line, fields) in enumerate(records):
+        if len(fields) != width:
+            than = "the header has" if names is not None else "the model takes"
+            raise RequestError(f"Bad CSV: row {line}: has {len(fields)} columns, but {than} {width}.",
+                               hint="Every record needs the same columns; a field may be empty (missing).")
+        for column, (target, field) in enumerate(zip(targets, fields)):
+            if target is None:
+                continue
+            if numeric[target]:
+                text = field.strip()
+                if text in MISSING_MARKERS:
+                    continue  # NaN already
+                if not _is_number(text):
+                    raise RequestError(
+                        f"Bad CSV: row {line}, column {column + 1} ({schema.feature_label(target)}): "
+                        f"{field!r:.40} is not a number.",
+                        hint="Training had only numbers in this feature; leave the field empty for a missing value.",
+                    )
+                out[row, target] = float(text)
+            elif field not in MISSING_MARKERS:
+                out[row, target] = field
+    return out
 
 
 def _json_rows(body: bytes, schema: Schema | None) -> list[Any]:
@@ -375,17 +359,15 @@ def _records_to_input(rows: list[Any], schema: Schema, unit: str, numbers: list[
                 )
             for i, value in enumerate(row):
                 columns[i][r] = value
-    converted = []
+    if schema.model_input == ARRAY:
+        return np.column_stack([_numbers(values, i, schema, unit, numbers) for i, values in enumerate(columns)])
+    out = np.empty((len(rows), width), dtype=object)
     for i, (feature, values) in enumerate(zip(schema.features, columns)):
         if feature.kind == NUMERIC:
-            converted.append(_numbers(values, i, schema, unit, numbers))
+            out[:, i] = _numbers(values, i, schema, unit, numbers)
         else:
-            converted.append(np.array([_category(v) for v in values], dtype=object))
-    if schema.model_input != DATAFRAME:
-        return np.column_stack(converted) if converted else np.empty((len(rows), 0))
-    import pandas as pd
-
-    return pd.DataFrame(dict(zip(schema.columns, converted)))
+            out[:, i] = [_category(v) for v in values]
+    return out
 
 
 def _numbers(values: list[Any], column: int, schema: Schema, unit: str, numbers: list[int] | None) -> np.ndarray:

@@ -40,7 +40,7 @@ PEEK_BYTES = 1 << 16
 @dataclass
 class Dataset:
     channel: str
-    X: Any  # a float64 array, or a DataFrame when there are categorical features
+    X: Any  # a float64 array, or a DataFrame (columns 0, 1, 2...) when some features are categorical
     y: np.ndarray  # float64 numbers, or objects (text labels; NaN where missing)
     files: int
     schema: Schema
@@ -288,13 +288,10 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
             raise located
     y_series = frame.pop(keys[label])
     if schema is None:
-        if header is None:
-            frame.columns = range(frame.shape[1])
         schema = _infer_schema(channel, frame, header, label, kinds)
     elif header is not None and schema.names is not None:
         frame = frame[list(schema.names)]  # the training column order
-    else:
-        frame.columns = schema.columns
+    frame.columns = range(frame.shape[1])  # the model takes columns by position (schema.OBJECTS)
     y = _labels(y_series)
     X: Any = frame
     if not schema.categorical:

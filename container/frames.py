@@ -1,9 +1,9 @@
-"""CSV with text columns and missing values, read by pandas' C parser into a DataFrame.
+"""Training channels with text columns and missing values, read by pandas' C parser.
 
-One reader for training channels and request bodies, so both agree on what a number, a
-category and a missing value are. pandas was chosen over pyarrow's CSV reader by measuring
-both on benchmarks/run.py's mixed table (see the commit that added it): as fast on two cores,
-lower peak memory, and the DataFrame the model takes either way.
+pandas was chosen over pyarrow's CSV reader by measuring both on a bank-like table (see the
+commit that added it): as fast on two cores, a lower peak, and the DataFrame the model is
+fitted on either way. Requests are small and many, so serving reads them with the csv module
+instead (codecs); both take a number, a category and a missing value alike (tabular's rules).
 
 Column types are inferred unless given: a column of numbers is numeric (float64), anything
 else text. A field is missing when it is empty or one of tabular.MISSING_MARKERS. pandas
@@ -13,7 +13,6 @@ again as text, so a category is always the text the file held, as a request will
 
 from __future__ import annotations
 
-import io
 import warnings
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
 
@@ -48,10 +47,6 @@ def read(open_stream: Callable[[], BinaryIO], *, header: bool,
         if frame[column].dtype.kind in "iub":
             frame[column] = frame[column].astype(np.float64)
     return frame
-
-
-def read_bytes(body: bytes, *, header: bool, kinds: Mapping[Any, str] | None = None) -> "pd.DataFrame":
-    return read(lambda: io.BytesIO(body), header=header, kinds=kinds)
 
 
 def is_numeric(series: "pd.Series") -> bool:

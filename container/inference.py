@@ -74,8 +74,8 @@ def default_model_fn(model_dir: str) -> Any:
 
 def default_input_fn(request_body: bytes, request_content_type: str | None,
                      context: RequestContext | None = None) -> Any:
-    """The body as the model's input: a float64 array, or a DataFrame when the model has
-    categorical features (see codecs.decode and the schema in metadata.json)."""
+    """The body as the model's input: a float64 array, or rows of objects (floats and
+    strings) when the model has categorical features (codecs.decode; metadata.json's schema)."""
     return codecs.decode(request_body, request_content_type, context.schema if context else None)
 
 

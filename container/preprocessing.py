@@ -70,9 +70,9 @@ def wrap(estimator: Any, schema: Schema, *, missing: bool) -> tuple[Any, str]:
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-    columns = schema.columns
-    categorical = [columns[i] for i in schema.categorical]
-    numeric = [columns[i] for i in schema.numeric_features]
+    # Columns by position: the model is fitted on a DataFrame numbered 0, 1, 2..., so it takes
+    # a request's rows as a plain object array too (cheaper per call than a DataFrame).
+    categorical, numeric = schema.categorical, schema.numeric_features
     native = takes_nan and native_categorical(estimator)
     if takes_nan:
         encoder: Any = OrdinalEncoder(

@@ -18,8 +18,10 @@ NUMERIC, CATEGORICAL = "numeric", "categorical"
 #: How a feature came to be categorical: it held text, or categorical_columns named it.
 INFERRED, FORCED = "inferred", "categorical_columns"
 
-#: What the model is given: a float64 array, or a pandas DataFrame (text columns).
-ARRAY, DATAFRAME = "array", "dataframe"
+#: What the model takes: a float64 array, or (with categorical features) rows of objects, a
+#: 2-D object array of floats and strings in training's column order. train fits it on a
+#: DataFrame whose columns are numbered 0, 1, 2... like the array's, so either works.
+ARRAY, OBJECTS = "array", "objects"
 
 
 @dataclass(frozen=True)
@@ -67,18 +69,13 @@ class Schema:
 
     @property
     def model_input(self) -> str:
-        return DATAFRAME if self.categorical else ARRAY
+        return OBJECTS if self.categorical else ARRAY
 
     @property
     def plain(self) -> bool:
         """No names and no categories: requests are header-less numeric rows, as always."""
         return self.header is None and not self.categorical
 
-    @property
-    def columns(self) -> list[Any]:
-        """The DataFrame column labels the model takes: the names, or 0, 1, 2..."""
-        names = self.names
-        return list(names) if names is not None else list(range(self.n_features))
 
     def describe(self, position: int) -> str:
         """A feature as training's messages name it: 'age', or column 3 of the files."""

@@ -225,7 +225,7 @@ def test_a_text_value_makes_its_column_categorical_and_the_log_says_where(runs) 
     paths, result = runs["text_in_a_numeric_column"]
     assert result.returncode == 0, result.log
     metadata = assert_model_written(paths)
-    assert metadata["model_input"] == "dataframe" and metadata["feature_names"] is None
+    assert metadata["model_input"] == "objects" and metadata["feature_names"] is None
     pl = metadata["features"][2]
     assert (pl["kind"], pl["source"], pl["column"]) == ("categorical", "inferred", 3)
     assert "oops" in pl["categories"] and [f["kind"] for f in metadata["features"]].count("numeric") == 3
@@ -330,7 +330,7 @@ def test_categorical_columns_forces_a_numeric_column_to_categories(runs) -> None
     pw = metadata["features"][3]
     assert (pw["name"], pw["kind"], pw["source"]) == ("pw", "categorical", "categorical_columns")
     assert "0.2" in pw["categories"]  # the text the file held, as a request will send it
-    assert metadata["model_input"] == "dataframe"
+    assert metadata["model_input"] == "objects"
     assert "1 categorical feature(s) forced by categorical_columns: pw (" in result.log
 
 

@@ -79,7 +79,7 @@ def test_the_bank_table_trains_in_the_image_with_validation_auc(bank_model) -> N
     match = re.search(r"^validation:auc=(0\.\d+);$", log, re.MULTILINE)
     assert match and float(match.group(1)) > 0.85, log
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    assert metadata["classes"] == ["no", "yes"] and metadata["model_input"] == "dataframe"
+    assert metadata["classes"] == ["no", "yes"] and metadata["model_input"] == "objects"
 
 
 def test_the_bank_table_is_answered_in_yes_and_no(bank_model, serve: Callable[..., Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +27,7 @@ def table(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     y = np.where((job == "student") | (age > 60), "yes", "no").astype(object)
     age[rng.random(rows) < 0.05] = np.nan
     job[rng.random(rows) < 0.05] = np.nan
-    return pd.DataFrame({"age": age, "job": job}), y
+    return pd.DataFrame({0: age, 1: job}), y  # numbered columns, as train fits on them
 
 
 @pytest.mark.parametrize(("model", "described"), [
@@ -34,6 +36,7 @@ def table(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     (lambda: make_pipeline(StandardScaler(), LogisticRegression()), "OneHotEncoder"),
 ])
 def test_fitted_pipelines_answer_raw_rows_with_unseen_categories_and_missing_values(model, described) -> None:
+    warnings.simplefilter("error")  # fitted on a DataFrame, asked with arrays: not a word of complaint
     X, y = table()
     fitted, description = preprocessing.wrap(model(), SCHEMA, missing=True)
     assert described in description
@@ -45,6 +48,9 @@ def test_fitted_pipelines_answer_raw_rows_with_unseen_categories_and_missing_val
     assert set(predicted.tolist()[3:]) <= {"yes", "no"}  # unseen and missing: an answer, not an error
     objects = b'[{"job": "student", "age": 30}, {"job": "admin.", "age": 70}, {"job": "admin.", "age": 30}]'
     assert fitted.predict(codecs.decode(objects, "application/json", SCHEMA)).tolist() == ["yes", "yes", "no"]
+    rows = X.head(50).astype(object).to_numpy()
+    rows[X.head(50).isna().to_numpy()] = np.nan
+    np.testing.assert_array_equal(fitted.predict_proba(rows), fitted.predict_proba(X.head(50)))
 
 
 def test_plain_numbers_keep_the_bare_estimator() -> None:

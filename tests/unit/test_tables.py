@@ -61,7 +61,7 @@ def test_schema_round_trips_through_metadata() -> None:
                     ("age", "y", "job"), (0, 2))
     again = Schema.from_metadata(schema.to_metadata())
     assert again == schema
-    assert again.names == ("age", "job") and again.categorical == [1] and again.model_input == "dataframe"
+    assert again.names == ("age", "job") and again.categorical == [1] and again.model_input == "objects"
     assert again.label_position() == 1 and again.file_kinds() == {0: "numeric", 2: "categorical"}
 
 
