@@ -24,7 +24,7 @@ from .channels import Channel, Source
 from .errors import ConfigError, DataError
 from .hyperparameters import TrainingOptions
 from .paths import Paths
-from .schema import CATEGORICAL, FORCED, INFERRED, NUMERIC, Feature, Schema, categories_of, resolve_column
+from .schema import CATEGORICAL, FORCED, INFERRED, NUMERIC, Feature, Schema, resolve_column
 from .tabular import EMPTY, TEXT, CsvError, header_like, locate_error, locate_table_error, parse
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class Dataset:
     y: np.ndarray  # float64 numbers, or objects (text labels; NaN where missing)
     files: int
     schema: Schema
+    #: Whether a feature has a missing value (None: not known, look at X).
+    missing: bool | None = None
 
     @property
     def n_features(self) -> int:
@@ -280,7 +282,8 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
             f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
             hint="Check that the files hold CSV records.",
         )
-    if frame.iloc[:, -1].isna().any():
+    facts = {column: _facts(frame[column]) for column in frame.columns}
+    if facts[frame.columns[-1]].missing:
         # pandas fills a row with too few fields with missing values: tell those apart from
         # empty last fields (only when the last column has missing values at all).
         located = _table_error(channel, srcs, header is not None, width, (), schema)
@@ -288,16 +291,31 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
             raise located
     y_series = frame.pop(keys[label])
     if schema is None:
-        schema = _infer_schema(channel, frame, header, label, kinds)
+        schema = _infer_schema(channel, frame, header, label, kinds, facts)
     elif header is not None and schema.names is not None:
         frame = frame[list(schema.names)]  # the training column order
+    missing = any(facts[column].missing for column in frame.columns)
     frame.columns = range(frame.shape[1])  # the model takes columns by position (schema.OBJECTS)
     y = _labels(y_series)
     X: Any = frame
     if not schema.categorical:
         X = frame.to_numpy(dtype=np.float64)
         del frame
-    return Dataset(channel.name, X=X, y=y, files=len(srcs), schema=schema)
+    return Dataset(channel.name, X=X, y=y, files=len(srcs), schema=schema, missing=missing)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """A column's missing values, and whether it holds text (one cheap pass)."""
+
+    missing: int
+    text: bool
+
+
+def _facts(series: "pd.Series") -> _Facts:
+    if frames.is_numeric(series):
+        return _Facts(int(np.isnan(series.to_numpy(dtype=np.float64)).sum()), False)
+    return _Facts(int(series.isna().sum()), True)
 
 
 def _peek(srcs: list[Source]) -> tuple[list[list[str]], Source | None]:
@@ -375,34 +393,33 @@ def _columns_like(channel: Channel, schema: Schema, header: tuple[str, ...] | No
 
 
 def _infer_schema(channel: Channel, frame: "pd.DataFrame", header: tuple[str, ...] | None, label: int,
-                  forced: dict[int, str]) -> Schema:
+                  forced: dict[int, str], facts: dict[Any, _Facts]) -> Schema:
     positions = [p for p in range(frame.shape[1] + 1) if p != label]
     features = []
     for column, position in zip(frame.columns, positions):
         series = frame[column]
         name = str(column) if header is not None else None
+        # The categories themselves are the encoder's to find, once, while it is fitted.
         if forced.get(position) == CATEGORICAL:
-            features.append(Feature(name, CATEGORICAL, categories_of(series.unique()), FORCED))
-        elif frames.is_numeric(series):
+            features.append(Feature(name, CATEGORICAL, (), FORCED))
+        elif not facts[column].text:
             features.append(Feature(name, NUMERIC))
         else:
-            features.append(Feature(name, CATEGORICAL, categories_of(series.unique()), INFERRED))
+            features.append(Feature(name, CATEGORICAL, (), INFERRED))
             _warn_if_mostly_numbers(channel, series, f"'{name}'" if name else f"column {position + 1}")
     schema = Schema(tuple(features), header[label] if header is not None else label, header, tuple(positions))
-    _log_schema(channel, frame, schema)
+    _log_schema(channel, schema, [facts[column].missing for column in frame.columns], len(frame))
     return schema
 
 
-def _log_schema(channel: Channel, frame: "pd.DataFrame", schema: Schema) -> None:
+def _log_schema(channel: Channel, schema: Schema, missing: list[int], rows: int) -> None:
     for source in (INFERRED, FORCED):
         picked = [(i, f) for i, f in enumerate(schema.features) if f.kind == CATEGORICAL and f.source == source]
         if picked:
             log.info("Channel %s: %d categorical feature(s) %s: %s", channel.name, len(picked),
                      "inferred (they hold text)" if source == INFERRED else "forced by categorical_columns",
-                     ", ".join(f"{schema.describe(i).strip(chr(39))} ({len(f.categories)} categories)"
-                               for i, f in picked))
-    missing = frame.isna().mean()
-    shares = [(schema.describe(i).strip("'"), share) for i, share in enumerate(missing.tolist()) if share > 0]
+                     ", ".join(schema.describe(i).strip("'") for i, _ in picked))
+    shares = [(schema.describe(i).strip("'"), count / rows) for i, count in enumerate(missing) if count]
     if shares:
         log.info("Channel %s: missing values in %s", channel.name,
                  ", ".join(f"{name} ({share:.1%})" for name, share in shares))
@@ -412,7 +429,7 @@ def _warn_if_mostly_numbers(channel: Channel, series: "pd.Series", name: str) ->
     """A column of numbers with a few words in it is more likely a typo than a category."""
     import pandas as pd
 
-    sample = series.dropna().head(2000)
+    sample = series.iloc[:20_000].dropna().head(2000)
     numbers = pd.to_numeric(sample, errors="coerce")
     if len(sample) and numbers.notna().mean() >= 0.9:
         everything = pd.to_numeric(series, errors="coerce")

@@ -65,6 +65,8 @@ def _settled(series: "pd.Series") -> bool:
         return True
     if kind == "b":
         return False
+    if isinstance(series.dtype, pd.StringDtype):
+        return True  # strings or missing, by the dtype's own guarantee
     return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
 
 

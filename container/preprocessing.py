@@ -107,3 +107,15 @@ def has_missing(X: Any) -> bool:
             total = X.sum()
         return not np.isfinite(total) and bool(np.isnan(X).any())
     return bool(X.isna().to_numpy().any())
+
+
+def categories(model: Any) -> list[tuple[Any, ...]] | None:
+    """The categories the fitted encoder found for each categorical feature (missing values
+    left out), or None when wrap() put no encoder in front of the estimator."""
+    from .schema import categories_of
+
+    try:
+        encoder = model.named_steps["preprocess"].named_transformers_["categorical"]
+    except (AttributeError, KeyError):
+        return None
+    return [categories_of(found.tolist()) for found in encoder.categories_]

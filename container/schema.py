@@ -9,7 +9,7 @@ requests keep the fast numeric path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import ConfigError
@@ -76,6 +76,12 @@ class Schema:
         """No names and no categories: requests are header-less numeric rows, as always."""
         return self.header is None and not self.categorical
 
+
+    def with_categories(self, categories: list[tuple[Any, ...]]) -> "Schema":
+        """This schema with the categories of its categorical features, in their order."""
+        found = iter(categories)
+        return replace(self, features=tuple(
+            replace(f, categories=next(found)) if f.kind == CATEGORICAL else f for f in self.features))
 
     def describe(self, position: int) -> str:
         """A feature as training's messages name it: 'age', or column 3 of the files."""

@@ -141,7 +141,8 @@ def train(paths: Paths) -> None:
     for name, ds in data.items():
         ds.y = _checked_labels(name, ds.y, task, built.name, label)
 
-    missing = any(preprocessing.has_missing(ds.X) for ds in data.values())
+    missing = any(ds.missing if ds.missing is not None else preprocessing.has_missing(ds.X)
+                  for ds in data.values())
     model, preprocess = preprocessing.wrap(built.estimator, schema, missing=missing)
     log.info("Preprocessing: %s", preprocess)
 
@@ -149,6 +150,11 @@ def train(paths: Paths) -> None:
     train_ds = data["train"]
     model.fit(train_ds.X, train_ds.y)
     log.info("Fitted in %.2f s.", time.monotonic() - t0)
+    found = preprocessing.categories(model)
+    if found is not None:
+        schema = schema.with_categories(found)
+        log.info("Categories: %s", ", ".join(f"{schema.describe(i).strip(chr(39))} ({len(schema.features[i].categories)})"
+                                              for i in schema.categorical))
 
     classes = getattr(model, "classes_", None)
     class_list = np.asarray(classes).tolist() if classes is not None else None
@@ -234,8 +240,9 @@ def _checked_labels(channel: str, y: np.ndarray, task: str, estimator_name: str,
 
 
 def _isna(values: np.ndarray) -> np.ndarray:
-    return np.fromiter((v is None or (isinstance(v, float) and v != v) for v in values), dtype=bool,
-                       count=len(values))
+    import pandas as pd
+
+    return np.asarray(pd.isna(values), dtype=bool)
 
 
 def _is_number(value: Any) -> bool:

@@ -147,7 +147,8 @@ def test_bank_training_prints_validation_auc_and_records_what_it_inferred(bank_j
                                    "month", "poutcome"]
     assert categorical["marital"]["categories"] == ["divorced", "married", "single"]
     assert {f["source"] for f in categorical.values()} == {"inferred"}
-    assert "9 categorical feature(s) inferred (they hold text): job (12 categories)" in result.log
+    assert "9 categorical feature(s) inferred (they hold text): job, marital, education" in result.log
+    assert "Categories: job (12), marital (3), education (4)" in result.log
     assert "missing values in job (" in result.log and "balance (" in result.log
     assert "count 'yes' as the positive class" in result.log
 

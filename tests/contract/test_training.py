@@ -331,7 +331,7 @@ def test_categorical_columns_forces_a_numeric_column_to_categories(runs) -> None
     assert (pw["name"], pw["kind"], pw["source"]) == ("pw", "categorical", "categorical_columns")
     assert "0.2" in pw["categories"]  # the text the file held, as a request will send it
     assert metadata["model_input"] == "objects"
-    assert "1 categorical feature(s) forced by categorical_columns: pw (" in result.log
+    assert "1 categorical feature(s) forced by categorical_columns: pw" in result.log
 
 
 @job
