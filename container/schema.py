@@ -10,6 +10,7 @@ requests keep the fast numeric path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import ConfigError
@@ -58,12 +59,12 @@ class Schema:
             return None
         return tuple(f.name or "" for f in self.features)
 
-    @property
+    @cached_property  # asked on every request
     def categorical(self) -> list[int]:
         """Positions (among the features) of the categorical features."""
         return [i for i, f in enumerate(self.features) if f.kind == CATEGORICAL]
 
-    @property
+    @cached_property
     def numeric_features(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if f.kind == NUMERIC]
 
@@ -71,7 +72,7 @@ class Schema:
     def model_input(self) -> str:
         return OBJECTS if self.categorical else ARRAY
 
-    @property
+    @cached_property
     def plain(self) -> bool:
         """No names and no categories: requests are header-less numeric rows, as always."""
         return self.header is None and not self.categorical
