@@ -660,27 +660,35 @@ def write_channel(folder: Path, gigabytes: float, files: int) -> int:
     return written
 
 
-def bench_training(config: Config, scratch: Path, report: Report) -> None:
-    base = scratch / "job"
-    channel = Paths(base).channel_dir("train")
-    size = write_channel(channel, config.train_gb, config.train_files)
-    print(f"  training channel: {size / 1e9:.2f} GB in {config.train_files} files", flush=True)
-    methods = ["byoc", "pandas", "numpy"]
+def load_in_children(methods: list[str], channel: Path, repeats: int, once: set[str] = frozenset()) -> dict[str, Any]:
+    """benchmarks/load_child.py for each method, repeats times interleaved (`once`: only the
+    first time); the fastest run of each method, with every run's seconds."""
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for _ in range(config.train_repeats):
+    for _ in range(repeats):
         for method in methods:
-            if method == "numpy" and runs["numpy"]:
-                continue  # the old path is slow; once is enough for the comparison
+            if method in once and runs[method]:
+                continue
             out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "load_child.py"), method, str(channel)],
                                  capture_output=True, text=True, cwd=ROOT)
             if out.returncode != 0:
                 raise RuntimeError(f"{method} load failed:\n{out.stderr}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
             runs[method].append(result)
-            print(f"  training {method:6}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_kb'] / 1024:.0f} MB "
-                  f"(before {result['rss_before_kb'] / 1024:.0f} MB), array {result['array_bytes'] / 2**20:.0f} MB",
-                  flush=True)
-    best = {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
+            held = f", held +{(result['rss_after_kb'] - result['rss_before_kb']) / 1024:.0f} MiB, frame " \
+                   f"{result['frame_bytes'] / 2**20:.0f} MiB" if "frame_bytes" in result else ""
+            print(f"  {method:12}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_kb'] / 1024:.0f} MiB "
+                  f"(before {result['rss_before_kb'] / 1024:.0f} MiB), array {result['array_bytes'] / 2**20:.0f} MiB"
+                  f"{held}", flush=True)
+    return {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
+
+
+def bench_training(config: Config, scratch: Path, report: Report) -> None:
+    base = scratch / "job"
+    channel = Paths(base).channel_dir("train")
+    size = write_channel(channel, config.train_gb, config.train_files)
+    print(f"  training channel: {size / 1e9:.2f} GB in {config.train_files} files", flush=True)
+    methods = ["byoc", "pandas", "numpy"]
+    best = load_in_children(methods, channel, config.train_repeats, once={"numpy"})  # the old path is slow
     report.data["training"] = {"csv_bytes": size, "files": config.train_files, "methods": best}
     array_mb = best["byoc"]["array_bytes"] / 2**20
     report.add("training", f"CSV channel ({size / 1e9:.2f} GB, {config.train_files} files) as float64", array_mb, "MiB")
@@ -747,19 +755,7 @@ def bench_tables(config: Config, scratch: Path, report: Report) -> None:
     channel = Paths(scratch / "table-job").channel_dir("train")
     size = write_table_channel(channel, config.table_rows, config.table_files)
     print(f"  table channel: {size / 1e6:.0f} MB, {config.table_rows:,} rows in {config.table_files} files", flush=True)
-    runs: dict[str, list[dict[str, Any]]] = {"table": [], "pandas-table": []}
-    for _ in range(config.train_repeats):
-        for method in runs:
-            out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "load_child.py"), method, str(channel)],
-                                 capture_output=True, text=True, cwd=ROOT)
-            if out.returncode != 0:
-                raise RuntimeError(f"{method} load failed:\n{out.stderr}")
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            runs[method].append(result)
-            print(f"  {method:12}: {result['seconds']:.2f} s, peak RSS +{(result['peak_rss_kb'] - result['rss_before_kb']) / 1024:.0f} MiB, "
-                  f"held +{(result['rss_after_kb'] - result['rss_before_kb']) / 1024:.0f} MiB, frame {result['frame_bytes'] / 2**20:.0f} MiB",
-                  flush=True)
-    best = {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
+    best = load_in_children(["table", "pandas-table"], channel, config.train_repeats)
     ours, theirs = best["table"], best["pandas-table"]
     frame_mb = ours["frame_bytes"] / 2**20
     peak_mb = (ours["peak_rss_kb"] - ours["rss_before_kb"]) / 1024

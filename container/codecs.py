@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import NotAcceptable, RequestError, UnsupportedMediaType
 from .schema import ARRAY, NUMERIC, Schema
-from .tabular import MISSING_MARKERS, CsvError, parse as parse_csv
+from .tabular import MISSING_MARKERS, CsvError, is_number, parse as parse_csv
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -197,7 +197,7 @@ def _header_names(fields: list[str], schema: Schema) -> list[str] | None:
     if all(f in known for f in stripped) and len(set(stripped)) == len(stripped):
         return stripped
     unknown = [f for f in stripped if f not in known]
-    all_text = all(f and f not in MISSING_MARKERS and not _is_number(f) for f in stripped)
+    all_text = all(f and f not in MISSING_MARKERS and not is_number(f) for f in stripped)
     if all_text and (not schema.categorical or len(unknown) < len(stripped)):
         raise RequestError(
             f"The CSV's first line names columns this model does not have: {', '.join(unknown[:5])}.",
@@ -243,7 +243,7 @@ def _fields_to_input(records: list[tuple[int, list[str]]], schema: Schema, names
                 text = field.strip()
                 if text in MISSING_MARKERS:
                     continue  # NaN already
-                if not _is_number(text):
+                if not is_number(text):
                     raise RequestError(
                         f"Bad CSV: row {line}, column {column + 1} ({schema.feature_label(target)}): "
                         f"{field!r:.40} is not a number.",
@@ -377,7 +377,7 @@ def _numbers(values: list[Any], column: int, schema: Schema, unit: str, numbers:
             out[r] = np.nan
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[r] = value
-        elif isinstance(value, str) and (value.strip() in MISSING_MARKERS or _is_number(value.strip())):
+        elif isinstance(value, str) and (value.strip() in MISSING_MARKERS or is_number(value.strip())):
             out[r] = np.nan if value.strip() in MISSING_MARKERS else float(value)
         else:
             number = numbers[r] if numbers else r + 1
@@ -397,16 +397,6 @@ def _category(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _is_number(text: str) -> bool:
-    if "_" in text:
-        return False
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _rows_to_array(rows: list[list[Any]], unit: str, numbers: list[int] | None = None) -> np.ndarray:

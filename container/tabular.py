@@ -126,7 +126,7 @@ def locate_error(stream: BinaryIO) -> CsvError | None:
                 "every row needs the same number of columns",
             )
         for column, field in enumerate(fields, start=1):
-            if not _is_number(field):
+            if not is_number(field):
                 header = number == first_line and _mostly_text(fields)
                 if field == "":
                     reason, kind = "is empty: write a missing value as nan", EMPTY
@@ -165,7 +165,7 @@ def locate_table_error(stream: BinaryIO, *, numeric: Iterable[int] = (), header:
                 continue
             for column in numeric:
                 field = fields[column].strip()
-                if field not in MISSING_MARKERS and not _is_number(field):
+                if field not in MISSING_MARKERS and not is_number(field):
                     return CsvError(line, column + 1, f"{field!r} is not a number", kind=TEXT, value=field)
     except UnicodeDecodeError:
         return CsvError(None, None, "is not valid UTF-8 text (is the file binary?)")
@@ -186,17 +186,17 @@ def header_like(lines: Iterable[list[str]]) -> bool:
     if len(rows) < 2:
         return False
     first, rest = [f.strip() for f in rows[0]], rows[1:]
-    if not all(f and not _is_number(f) for f in first):
+    if not all(f and not is_number(f) for f in first):
         return False
     for column in range(len(first)):
         values = [row[column].strip() for row in rest if column < len(row)]
         numbers = [v for v in values if v not in MISSING_MARKERS]
-        if numbers and len(values) == len(rest) and all(_is_number(v) for v in numbers):
+        if numbers and len(values) == len(rest) and all(is_number(v) for v in numbers):
             return True
     return False
 
 
-def _is_number(field: str) -> bool:
+def is_number(field: str) -> bool:
     """What numpy's parser accepts: float() also takes digit separators (1_000); numpy does not."""
     if "_" in field:
         return False
@@ -208,4 +208,4 @@ def _is_number(field: str) -> bool:
 
 
 def _mostly_text(fields: list[str]) -> bool:
-    return sum(not _is_number(f) for f in fields) * 2 > len(fields)
+    return sum(not is_number(f) for f in fields) * 2 > len(fields)

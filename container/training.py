@@ -26,6 +26,7 @@ from .errors import ByocError, ConfigError, DataError, TrainingStopped, exit_cod
 from .logs import configure_logging
 from .paths import Paths
 from .stopping import StopOnSignal
+from .tabular import is_number
 
 log = logging.getLogger("container.training")
 
@@ -216,7 +217,7 @@ def _checked_labels(channel: str, y: np.ndarray, task: str, estimator_name: str,
         )
     if text:
         if task == "regression":
-            first = next(i for i, v in enumerate(y) if not _is_number(v))
+            first = next((i for i, v in enumerate(y) if not is_number(str(v))), 0)
             raise DataError(
                 f"Channel '{channel}': estimator '{estimator_name}' is a regressor, but {label} holds "
                 f"text, e.g. {y[first]!r} in row {first + 1}.",
@@ -243,14 +244,6 @@ def _isna(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 
     return np.asarray(pd.isna(values), dtype=bool)
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 def _read_hyperparameters(path: Path) -> Any:
