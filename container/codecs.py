@@ -103,7 +103,20 @@ def choose_accept(accept: str | None, content_type: str | None, default: str | N
 def decode(body: bytes, content_type: str | None, schema: Schema | None = None) -> Any:
     """A request body as the model's input, one row per record: a 2-D float64 array, or an
     object array (floats and strings) for a schema with categorical features."""
+    return decode_request(body, content_type, schema)[0]
+
+
+def decode_request(body: bytes, content_type: str | None, schema: Schema | None = None) -> tuple[Any, list[str] | None]:
+    """decode(), and the CSV header the body started with (None without one)."""
     kind = media_type(content_type) or JSON
+    if kind == CSV and schema is not None and not schema.plain:
+        if not body or body.isspace():
+            raise RequestError("The request body is empty.", hint="Send at least one record.")
+        return _decode_table_csv(body, schema)
+    return _decode(body, content_type, kind, schema), None
+
+
+def _decode(body: bytes, content_type: str | None, kind: str, schema: Schema | None) -> Any:
     if kind not in DECODABLE:
         raise UnsupportedMediaType(
             f"Content-Type {content_type!r} is not supported.",
@@ -112,9 +125,7 @@ def decode(body: bytes, content_type: str | None, schema: Schema | None = None) 
     if not body or body.isspace():  # as `not body.strip()`, without copying a large body
         raise RequestError("The request body is empty.", hint="Send at least one record.")
     if kind == CSV:
-        if schema is None or schema.plain:
-            return _decode_csv(body, missing=schema is not None)
-        return _decode_table_csv(body, schema)
+        return _decode_csv(body, missing=schema is not None)
     if kind == NPY:
         array = _decode_npy(body)
         if schema is not None and schema.categorical:
@@ -150,8 +161,8 @@ def _decode_csv(body: bytes, *, missing: bool = False) -> np.ndarray:
     return array
 
 
-def _decode_table_csv(body: bytes, schema: Schema) -> Any:
-    """CSV for a model trained with a header or with categorical features."""
+def _decode_table_csv(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
+    """CSV for a model trained with a header or with categorical features, and its header."""
     records = _csv_records(body)
     names = _header_names(records[0][1], schema)
     if names is not None:
@@ -162,8 +173,8 @@ def _decode_table_csv(body: bytes, schema: Schema) -> Any:
         # Numbers in training's order: the C parser, as for a plain model.
         array = _decode_csv(body, missing=True)
         _check_width(array.shape[1], schema)
-        return array
-    return _fields_to_input(records, schema, names)
+        return array, None
+    return _fields_to_input(records, schema, names), names
 
 
 def _csv_records(body: bytes) -> list[tuple[int, list[str]]]:
@@ -455,12 +466,18 @@ def _decode_npy(body: bytes) -> np.ndarray:
 # -- encoding -------------------------------------------------------------------------
 
 
-def encode(prediction: Any, accept: str, classes: list[Any] | None = None) -> bytes:
+def encode(prediction: Any, accept: str, classes: list[Any] | None = None,
+           header: list[Any] | None = None) -> bytes:
     """Predictions (one per record; a row of probabilities per record) in the Accept type.
 
     CSV and JSON Lines give exactly one line per record, which is what batch transform's
-    AssembleWith=Line needs to keep outputs aligned with inputs.
+    AssembleWith=Line needs to keep outputs aligned with inputs. A CSV answer to CSV that
+    started with a header starts with `header` (the label's name, or the classes), so it
+    still has a line for every line sent.
     """
+    if accept == CSV and header is not None:
+        names = ",".join(_csv_value(name) for name in header) + "\n"
+        return names.encode() + encode(prediction, accept, classes)
     array = np.asarray(prediction)
     if accept == NPY:
         buffer = io.BytesIO()

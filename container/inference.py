@@ -42,6 +42,8 @@ class RequestContext:
     classes: list[Any] | None = None
     #: The model's features as training saw them (metadata.json); set by the pipeline.
     schema: Schema | None = None
+    #: Set by the default input_fn: the CSV request started with a header line.
+    csv_header: bool = False
 
 
 def parse_custom_attributes(header: str | None) -> dict[str, str]:
@@ -76,7 +78,10 @@ def default_input_fn(request_body: bytes, request_content_type: str | None,
                      context: RequestContext | None = None) -> Any:
     """The body as the model's input: a float64 array, or rows of objects (floats and
     strings) when the model has categorical features (codecs.decode; metadata.json's schema)."""
-    return codecs.decode(request_body, request_content_type, context.schema if context else None)
+    data, header = codecs.decode_request(request_body, request_content_type, context.schema if context else None)
+    if context is not None:
+        context.csv_header = header is not None
+    return data
 
 
 def default_predict_fn(input_data: Any, model: Any, context: RequestContext | None = None) -> Any:
@@ -104,7 +109,14 @@ def default_predict_fn(input_data: Any, model: Any, context: RequestContext | No
 
 
 def default_output_fn(prediction: Any, accept: str, context: RequestContext | None = None) -> bytes:
-    return codecs.encode(prediction, accept, context.classes if context else None)
+    """The predictions in `accept`; a CSV request's header gets a header back (the label's
+    name, or the classes for probabilities), so every line sent has its line answered."""
+    if context is None:
+        return codecs.encode(prediction, accept)
+    header = None
+    if context.csv_header and context.schema is not None:
+        header = context.classes if context.classes is not None else [context.schema.label]
+    return codecs.encode(prediction, accept, context.classes, header=header)
 
 
 # -- the pipeline -------------------------------------------------------------------------

@@ -182,6 +182,8 @@ def test_bank_answers_yes_or_no_alike_in_every_format(bank_server, bank_job, rec
     frame.columns = range(frame.shape[1])  # the model takes columns by position
     assert model.predict(frame).tolist() == first
     csv_answer = post(bank_server, (header + "\n" + "\n".join(lines[:5]) + "\n").encode(), CSV, accept=CSV)
+    assert csv_answer.text.splitlines() == ["y", *first[:5]]  # a header in, a header out: a line per line
+    csv_answer = post(bank_server, ("\n".join(lines[:5]) + "\n").encode(), CSV, accept=CSV)
     assert csv_answer.text.splitlines() == first[:5]
     jsonl_answer = post(bank_server, (header + "\n" + lines[0] + "\n").encode(), CSV, accept=JSONL)
     assert jsonl_answer.text == json.dumps(first[0]) + "\n"
@@ -194,6 +196,8 @@ def test_bank_probabilities_are_named_by_the_classes(bank_server, records) -> No
     document = response.json()
     assert document["classes"] == ["no", "yes"]
     assert len(document["predictions"]) == 1 and sum(document["predictions"][0]) == pytest.approx(1)
+    as_csv = post(bank_server, body, CSV, accept=CSV, attributes="output=probabilities").text.splitlines()
+    assert as_csv[0] == "no,yes" and [float(v) for v in as_csv[1].split(",")] == document["predictions"][0]
 
 
 def test_bank_unseen_categories_and_empty_fields_are_answered(bank_server) -> None:
@@ -204,7 +208,8 @@ def test_bank_unseen_categories_and_empty_fields_are_answered(bank_server) -> No
     empty = b"age,job,duration\n,,\n41,,\n"
     response = post(bank_server, empty, CSV)
     assert response.status_code == 200, response.text
-    assert set(response.text.split()) <= {"yes", "no"} and len(response.text.split()) == 2
+    header, *answers = response.text.split()
+    assert header == "y" and set(answers) <= {"yes", "no"} and len(answers) == 2
 
 
 @pytest.mark.parametrize(("body", "content_type", "message"), [

@@ -190,3 +190,16 @@ def test_answers_in_class_names_in_every_format() -> None:
     probabilities = np.array([[0.25, 0.75]])
     assert json.loads(codecs.encode(probabilities, JSON, ["no", "yes"])) == {
         "predictions": [[0.25, 0.75]], "classes": ["no", "yes"]}
+
+
+def test_decode_request_tells_whether_the_csv_had_a_header() -> None:
+    assert codecs.decode_request(b"job,age\nadmin.,41\n", CSV, MIXED)[1] == ["job", "age"]
+    assert codecs.decode_request(b"41,admin.,1\n", CSV, MIXED)[1] is None
+    assert codecs.decode_request(b"[[41, \"admin.\", 1]]", JSON, MIXED)[1] is None
+    assert codecs.decode_request(b"1,2\n", CSV, PLAIN)[1] is None
+
+
+def test_a_csv_answer_to_a_csv_header_starts_with_a_header_line() -> None:
+    assert codecs.encode(np.array(["no", "yes"], dtype=object), CSV, header=["y"]) == b"y\nno\nyes\n"
+    assert codecs.encode(np.array([[0.25, 0.75]]), CSV, ["no", "yes"], header=["no", "yes"]) == b"no,yes\n0.25,0.75\n"
+    assert codecs.encode(np.array(["no"], dtype=object), JSONL, header=["y"]) == b'"no"\n'  # CSV only
