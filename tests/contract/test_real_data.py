@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Iterator
 
 import joblib
-import numpy as np
 import pandas as pd
 import pytest
 import requests
