@@ -57,10 +57,8 @@ class Dataset:
 
 
 class NotNumeric(Exception):
-    """A numeric read met text or an empty field: the channel is a table, not an array."""
-
-    def __init__(self, where: str) -> None:
-        super().__init__(where)
+    """A numeric read met text or an empty field (the message says where): the channel is a
+    table, not an array."""
 
 
 def load_training(channel: Channel, paths: Paths, options: TrainingOptions) -> Dataset:
@@ -270,12 +268,12 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
         frame = frames.read(lambda: _Chain(srcs, header is not None), header=header is not None,
                             kinds={keys[p]: kind for p, kind in kinds.items()})
     except frames.FrameError as exc:
-        raise _table_error(channel, srcs, header is not None, width, numeric_positions, schema) or DataError(
+        raise _table_error(channel, srcs, header is not None, width, numeric_positions) or DataError(
             f"Channel '{channel.name}' cannot be read as CSV: {exc}.") from None
     except _HeaderMismatch as exc:
         raise DataError(str(exc), hint="Every file of a channel needs the same header.") from None
     if frame.shape[1] != width:
-        raise _table_error(channel, srcs, header is not None, width, numeric_positions, schema) or DataError(
+        raise _table_error(channel, srcs, header is not None, width, numeric_positions) or DataError(
             f"Channel '{channel.name}' has rows of {frame.shape[1]} columns, but its first line has {width}.")
     if len(frame) == 0:
         raise DataError(
@@ -286,7 +284,7 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
     if facts[frame.columns[-1]].missing:
         # pandas fills a row with too few fields with missing values: tell those apart from
         # empty last fields (only when the last column has missing values at all).
-        located = _table_error(channel, srcs, header is not None, width, (), schema)
+        located = _table_error(channel, srcs, header is not None, width, ())
         if located is not None:
             raise located
     y_series = frame.pop(keys[label])
@@ -447,8 +445,7 @@ def _labels(series: "pd.Series") -> np.ndarray:
     return series.to_numpy(dtype=object, na_value=np.nan)
 
 
-def _table_error(channel: Channel, srcs: list[Source], header: bool, width: int, numeric: Any,
-                 schema: Schema | None) -> DataError | None:
+def _table_error(channel: Channel, srcs: list[Source], header: bool, width: int, numeric: Any) -> DataError | None:
     """The located error in the first file that has one, as a DataError; None if none is found."""
     for source in srcs:
         with source.open() as stream:
