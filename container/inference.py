@@ -193,8 +193,9 @@ class InferencePipeline:
         except ByocError:
             raise
         except Exception as exc:
-            log.error("[%s] %s raised:", context.request_id, stage, exc_info=True)
-            if stage == "input_fn":  # the user's decoder refused the payload
+            if stage == "input_fn":  # the user's decoder refused the payload: a 400, whose log line
+                # (container.app) has no traceback, so this is where the user's own one is kept
+                log.warning("[%s] input_fn raised:", context.request_id, exc_info=True)
                 raise RequestError(f"input_fn could not decode the request: {type(exc).__name__}: {exc}") from exc
             raise PredictionError(f"{stage} failed: {type(exc).__name__}: {exc}") from exc
 
