@@ -19,6 +19,10 @@ Sections (issue 5):
             large model, after every worker has predicted.
   training  load time and peak RSS of a ~1 GB CSV channel (several files), each method in its
             own process, against pandas.read_csv on the same files.
+  tables    issue 9's targets for real tables (byoc.sample's bank data: a header, text columns,
+            empty fields): the training load of such a channel against pandas.read_csv (time,
+            and peak RSS against the loaded frame), and one-row request latency of a model
+            trained on it against one trained on its numeric columns only (same estimator).
 
 Everything runs on 127.0.0.1; generated data lives in a temporary folder that is removed at the
 end. Results: a table on stdout, benchmarks/results/results.json and one PNG per section. Times
@@ -73,12 +77,16 @@ class Config:
     train_gb: float = 1.0
     train_files: int = 8
     train_repeats: int = 2
+    table_rows: int = 3_000_000
+    table_files: int = 4
+    latency_requests: int = 400
 
     @classmethod
     def make(cls, args: argparse.Namespace) -> "Config":
         if args.quick:
             config = cls(quick=True, duration=2, rounds=1, payload_mb=(6, 20), payload_repeats=3, big_model_mb=60,
-                         startup_repeats=1, train_gb=0.1, train_files=4, train_repeats=1)
+                         startup_repeats=1, train_gb=0.1, train_files=4, train_repeats=1, table_rows=300_000,
+                         latency_requests=100)
         else:
             config = cls(quick=False, duration=3, payload_repeats=20)
         if args.duration:
@@ -652,27 +660,35 @@ def write_channel(folder: Path, gigabytes: float, files: int) -> int:
     return written
 
 
-def bench_training(config: Config, scratch: Path, report: Report) -> None:
-    base = scratch / "job"
-    channel = Paths(base).channel_dir("train")
-    size = write_channel(channel, config.train_gb, config.train_files)
-    print(f"  training channel: {size / 1e9:.2f} GB in {config.train_files} files", flush=True)
-    methods = ["byoc", "pandas", "numpy"]
+def load_in_children(methods: list[str], channel: Path, repeats: int, once: set[str] = frozenset()) -> dict[str, Any]:
+    """benchmarks/load_child.py for each method, repeats times interleaved (`once`: only the
+    first time); the fastest run of each method, with every run's seconds."""
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for _ in range(config.train_repeats):
+    for _ in range(repeats):
         for method in methods:
-            if method == "numpy" and runs["numpy"]:
-                continue  # the old path is slow; once is enough for the comparison
+            if method in once and runs[method]:
+                continue
             out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "load_child.py"), method, str(channel)],
                                  capture_output=True, text=True, cwd=ROOT)
             if out.returncode != 0:
                 raise RuntimeError(f"{method} load failed:\n{out.stderr}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
             runs[method].append(result)
-            print(f"  training {method:6}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_kb'] / 1024:.0f} MB "
-                  f"(before {result['rss_before_kb'] / 1024:.0f} MB), array {result['array_bytes'] / 2**20:.0f} MB",
-                  flush=True)
-    best = {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
+            held = f", held +{(result['rss_after_kb'] - result['rss_before_kb']) / 1024:.0f} MiB, frame " \
+                   f"{result['frame_bytes'] / 2**20:.0f} MiB" if "frame_bytes" in result else ""
+            print(f"  {method:12}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_kb'] / 1024:.0f} MiB "
+                  f"(before {result['rss_before_kb'] / 1024:.0f} MiB), array {result['array_bytes'] / 2**20:.0f} MiB"
+                  f"{held}", flush=True)
+    return {m: min(r, key=lambda x: x["seconds"]) | {"seconds_all": [x["seconds"] for x in r]} for m, r in runs.items()}
+
+
+def bench_training(config: Config, scratch: Path, report: Report) -> None:
+    base = scratch / "job"
+    channel = Paths(base).channel_dir("train")
+    size = write_channel(channel, config.train_gb, config.train_files)
+    print(f"  training channel: {size / 1e9:.2f} GB in {config.train_files} files", flush=True)
+    methods = ["byoc", "pandas", "numpy"]
+    best = load_in_children(methods, channel, config.train_repeats, once={"numpy"})  # the old path is slow
     report.data["training"] = {"csv_bytes": size, "files": config.train_files, "methods": best}
     array_mb = best["byoc"]["array_bytes"] / 2**20
     report.add("training", f"CSV channel ({size / 1e9:.2f} GB, {config.train_files} files) as float64", array_mb, "MiB")
@@ -689,6 +705,109 @@ def bench_training(config: Config, scratch: Path, report: Report) -> None:
                    met=point["peak_rss_kb"] / 1024 <= 1.5 * array_mb if gate else None)
         report.add("training", f"{name}: peak RSS above the interpreter's", (point["peak_rss_kb"] - point["rss_before_kb"]) / 1024,
                    "MiB", reference=array_mb, reference_name="float64 array")
+
+
+def write_table_channel(folder: Path, rows: int, files: int) -> int:
+    """The bank sample's columns (header, label y last) over `files` files, `rows` in all."""
+    from byoc import sample
+
+    folder.mkdir(parents=True)
+    written = 0
+    per_file = rows // files
+    for index in range(files):
+        table = sample.bank_table(per_file, seed=100 + index)
+        path = folder / f"part-{index:05d}.csv"
+        path.write_text(sample.bank_csv(table))
+        written += path.stat().st_size
+    return written
+
+
+def train_job(base: Path, channel: Path, hyperparameters: dict[str, Any], content_type: str) -> Paths:
+    """`train` as a process on one channel; the job folder's model is what it wrote."""
+    from byoc import jobdir
+
+    paths = jobdir.create(base, jobdir.JobSpec({"train": channel}, hyperparameters, content_type=content_type))
+    out = subprocess.run([sys.executable, "-m", "container.training"], env=python_env(paths.base),
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"train failed:\n{out.stdout}\n{out.stderr}")
+    return paths
+
+
+def latencies(port: int, body: bytes, count: int) -> list[float]:
+    """Milliseconds per one-row request, one after another on one keep-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        status, _ = post(port, body, connection=connection)
+        times.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status} for {body[:80]!r}")
+    connection.close()
+    return times
+
+
+def bench_tables(config: Config, scratch: Path, report: Report) -> None:
+    from byoc import sample
+
+    # 1. The training load of a mixed channel, each method in a fresh process.
+    channel = Paths(scratch / "table-job").channel_dir("train")
+    size = write_table_channel(channel, config.table_rows, config.table_files)
+    print(f"  table channel: {size / 1e6:.0f} MB, {config.table_rows:,} rows in {config.table_files} files", flush=True)
+    best = load_in_children(["table", "pandas-table"], channel, config.train_repeats)
+    ours, theirs = best["table"], best["pandas-table"]
+    frame_mb = ours["frame_bytes"] / 2**20
+    peak_mb = (ours["peak_rss_kb"] - ours["rss_before_kb"]) / 1024
+    report.add("tables", f"mixed CSV ({size / 1e6:.0f} MB): runtime load time", ours["seconds"], "s",
+               reference=theirs["seconds"], reference_name="pandas.read_csv",
+               target="<= 1.5x pandas", met=ours["seconds"] <= 1.5 * theirs["seconds"])
+    report.add("tables", "mixed CSV: runtime peak RSS above the interpreter's", peak_mb, "MiB",
+               reference=frame_mb, reference_name="loaded frame", target="<= 2.5x frame", met=peak_mb <= 2.5 * frame_mb)
+    report.add("tables", "mixed CSV: pandas.read_csv peak RSS above the interpreter's",
+               (theirs["peak_rss_kb"] - theirs["rss_before_kb"]) / 1024, "MiB",
+               reference=theirs["frame_bytes"] / 2**20, reference_name="its frame")
+
+    # 2. One-row requests: a model trained on the table against one trained on its numbers only.
+    data = sample.bank_table(20_000, seed=5)
+    numbers = ("age", "balance", "day", "duration", "campaign", "pdays", "previous")
+    mixed_dir, numeric_dir = scratch / "bank-mixed", scratch / "bank-numeric"
+    mixed_dir.mkdir()
+    numeric_dir.mkdir()
+    (mixed_dir / "train.csv").write_text(sample.bank_csv(data))
+    # The numeric model is today's: header-less numbers, label first, no empty field (so the
+    # bare estimator, with no imputer in front).
+    filled = {name: np.where(data[name] == None, 0, data[name]) for name in numbers}  # noqa: E711
+    label = np.where(data["y"] == "yes", 1, 0).astype(object)
+    (numeric_dir / "train.csv").write_text(sample.bank_csv({**filled, "label": label}, ("label", *numbers), header=False))
+    complete = next(i for i in range(20_000) if all(data[c][i] is not None for c in sample.BANK_COLUMNS))
+    full = sample.bank_csv(data, sample.BANK_COLUMNS[:-1], rows=slice(complete, complete + 1), header=False).encode()
+    plain = sample.bank_csv(data, numbers, rows=slice(complete, complete + 1), header=False).encode()
+    results: dict[str, dict[str, list[float]]] = {}
+    for estimator in ("logistic_regression", "random_forest"):
+        mixed = train_job(scratch / f"{estimator}-mixed", mixed_dir, {"estimator": estimator, "label_column": "y"},
+                          "text/csv;header=present")
+        numeric = train_job(scratch / f"{estimator}-numeric", numeric_dir, {"estimator": estimator}, "text/csv")
+        with Process(mixed.base, MODEL_SERVER_WORKERS="1") as a, Process(numeric.base, MODEL_SERVER_WORKERS="1") as b:
+            a.wait_ping()
+            b.wait_ping()
+            times: dict[str, list[float]] = {"mixed": [], "numeric": []}
+            for _ in range(config.rounds):  # interleaved, so drift hits both alike
+                latencies(a.port, full, 20)  # warm up
+                times["mixed"] += latencies(a.port, full, config.latency_requests)
+                latencies(b.port, plain, 20)
+                times["numeric"] += latencies(b.port, plain, config.latency_requests)
+        results[estimator] = times
+        m, n = statistics.median(times["mixed"]), statistics.median(times["numeric"])
+        print(f"  one-row latency, {estimator}: mixed {m:.2f} ms, numeric {n:.2f} ms (medians)", flush=True)
+        report.add("tables", f"one-row request, {estimator}, 16 features (9 text): median", m, "ms",
+                   reference=n, reference_name="7 numeric features", target="<= 2x numeric", met=m <= 2 * n)
+        p99 = lambda values: float(np.percentile(values, 99))  # noqa: E731
+        report.add("tables", f"one-row request, {estimator}: p99", p99(times["mixed"]), "ms",
+                   reference=p99(times["numeric"]), reference_name="numeric p99")
+    report.data["tables"] = {"csv_bytes": size, "rows": config.table_rows, "files": config.table_files,
+                             "load": best, "latency_ms": {k: {kind: statistics.median(v) for kind, v in t.items()}
+                                                          for k, t in results.items()}}
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -812,7 +931,7 @@ def plots(report: Report, folder: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs: a sanity check")
-    parser.add_argument("--only", default="serving,payloads,startup,memory,training",
+    parser.add_argument("--only", default="serving,payloads,startup,memory,training,tables",
                         help="comma-separated sections (default: all)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 3, 5 rounds; quick 2, 1 round)")
     parser.add_argument("--big-model-mb", type=float, help="size of the large model (default 500; quick 60)")
@@ -822,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = Config.make(args)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"serving", "payloads", "startup", "memory", "training"}
+    unknown = set(sections) - {"serving", "payloads", "startup", "memory", "training", "tables"}
     if unknown:
         parser.error(f"unknown section(s): {sorted(unknown)}")
     if "serving" in sections:

@@ -129,8 +129,12 @@ static double slow_strtod(const char *start, const char *stop, int *ok) {
     return value;
 }
 
-/* One number, as Python's float() spells it in ASCII; NULL when p does not start with one. */
-static const char *parse_number(const char *p, const char *end, double *out) {
+/* Which routine decided a number (reported by parse_number_path, for the tests and the fuzzer). */
+enum { PATH_EXACT = 0, PATH_EISEL_LEMIRE = 1, PATH_STRTOD = 2, PATH_WORD = 3 };
+
+/* One number, as Python's float() spells it in ASCII; NULL when p does not start with one.
+ * *path says which routine gave the value. */
+static const char *parse_number(const char *p, const char *end, double *out, int *path) {
     const char *start = p;
     int negative = 0;
     if (p < end && (*p == '+' || *p == '-')) {
@@ -144,6 +148,7 @@ static const char *parse_number(const char *p, const char *end, double *out) {
     int significant = 0, exact = 1;
     int64_t digits = 0;
     int64_t exponent = 0;
+    int saturated = 0; /* the written exponent was too long to hold: only strtod may decide */
     while (p < end && is_digit(*p)) {
         unsigned d = (unsigned)(*p - '0');
         if (significant < 19) {
@@ -186,6 +191,7 @@ static const char *parse_number(const char *p, const char *end, double *out) {
         } else {
             return NULL;
         }
+        *path = PATH_WORD;
         return p;
     }
     if (p < end && (*p | 0x20) == 'e') {
@@ -198,21 +204,36 @@ static const char *parse_number(const char *p, const char *end, double *out) {
         if (q == end || !is_digit(*q)) return NULL; /* "1e", "1e+": not a number */
         int64_t written = 0;
         while (q < end && is_digit(*q)) {
-            if (written < 100000000) written = written * 10 + (*q - '0');
+            /* Past 10^9 the written exponent is no longer held exactly: the sum below would
+             * then be wrong, and a fast path could take it for an exponent in range (a
+             * thousand million digits before it would make it so). strtod reads the text. */
+            if (written < 100000000) {
+                written = written * 10 + (*q - '0');
+            } else {
+                saturated = 1;
+            }
             q++;
         }
         exponent += exp_negative ? -written : written;
         p = q;
     }
+    if (saturated) {
+        int ok = 1;
+        *out = slow_strtod(start, p, &ok);
+        *path = PATH_STRTOD;
+        return ok ? p : NULL;
+    }
     if (FAST_PATH && exact) {
         if (mantissa == 0) {
             *out = negative ? -0.0 : 0.0;
+            *path = PATH_EXACT;
             return p;
         }
         if (mantissa <= ((uint64_t)1 << 53) && exponent >= -22 && exponent <= 22) {
             double value = (double)mantissa;
             value = exponent < 0 ? value / POW10[-exponent] : value * POW10[exponent];
             *out = negative ? -value : value;
+            *path = PATH_EXACT;
             return p;
         }
     }
@@ -223,6 +244,7 @@ static const char *parse_number(const char *p, const char *end, double *out) {
             /* Digits were dropped: the value lies in (m, m+1) * 10^e; both ends round alike? */
             if (exact || (eisel_lemire(mantissa + 1, exponent, negative, &high) && low == high)) {
                 *out = low;
+                *path = PATH_EISEL_LEMIRE;
                 return p;
             }
         }
@@ -230,22 +252,24 @@ static const char *parse_number(const char *p, const char *end, double *out) {
 #endif
     int ok = 1;
     *out = slow_strtod(start, p, &ok);
+    *path = PATH_STRTOD;
     return ok ? p : NULL;
 }
 
 /* One field, quoted or not; returns the position of its terminator, or NULL. */
 static inline const char *parse_field(const char *p, const char *end, double *out) {
+    int path;
     if (p < end && *p == '"') {
         p++;
         while (p < end && is_space(*p)) p++;
-        p = parse_number(p, end, out);
+        p = parse_number(p, end, out, &path);
         if (p == NULL) return NULL;
         while (p < end && is_space(*p)) p++;
         if (p == end || *p != '"') return NULL;
         p++;
     } else {
         while (p < end && is_space(*p)) p++;
-        p = parse_number(p, end, out);
+        p = parse_number(p, end, out, &path);
         if (p == NULL) return NULL;
     }
     while (p < end && is_space(*p)) p++;
@@ -313,25 +337,70 @@ static outcome parse_lines(const char *data, Py_ssize_t start, Py_ssize_t stop, 
 
 PyDoc_STRVAR(parse_into_doc,
 "parse_into(data, start, stop, out, row, ncols) -> (rows, kind, line_offset, field)\n\n"
-"Parse data[start:stop] (whole lines) into the C-contiguous float64 buffer `out`, from row\n"
-"`row` on, ncols values a row, with the GIL released. kind is 0 when every line parsed; else\n"
-"1 (a value), 2 (the column count) or 3 (out is full), line_offset is the offset in data of\n"
-"the line at fault and field its 0-based field, and rows counts the lines parsed before it.");
+"Parse data[start:stop] (whole lines) into `out`, a writable C-contiguous float64 array of\n"
+"shape (rows, ncols), from row `row` on, with the GIL released; nothing is written outside\n"
+"out[row:]. kind is 0 when every line parsed; else 1 (a value), 2 (the column count) or 3\n"
+"(out is full), line_offset is the offset in data of the line at fault and field its 0-based\n"
+"field, and rows counts the lines parsed before it.");
+
+/* Native-endian IEEE double, as the buffer protocol spells it ("d", "@d", "=d", "<d" or ">d"). */
+static int is_native_double(const char *format) {
+    if (format == NULL) return 0; /* PyBUF_FORMAT was asked for: NULL would mean unsigned bytes */
+    if (format[0] == '@' || format[0] == '=') format++;
+#if PY_LITTLE_ENDIAN
+    else if (format[0] == '<') format++;
+#else
+    else if (format[0] == '>') format++;
+#endif
+    return format[0] == 'd' && format[1] == '\0';
+}
+
+/* The output buffer, checked before the C code writes a byte into it: what arrives is any
+ * object with the buffer protocol, and a wrong dtype, a view with strides, a read-only array
+ * or a shape that does not match ncols would otherwise be written over as if it were a
+ * (rows, ncols) float64 array. */
+static int get_output(PyObject *obj, Py_buffer *out, Py_ssize_t ncols) {
+    if (PyObject_GetBuffer(obj, out, PyBUF_RECORDS_RO) < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "parse_into: out must be a C-contiguous float64 array");
+        return -1;
+    }
+    const char *problem = NULL;
+    if (out->readonly) {
+        problem = "parse_into: out is read-only";
+    } else if (out->itemsize != (Py_ssize_t)sizeof(double) || !is_native_double(out->format)) {
+        problem = "parse_into: out must hold native float64 values";
+    } else if (!PyBuffer_IsContiguous(out, 'C')) {
+        problem = "parse_into: out must be C-contiguous";
+    } else if (out->ndim != 2 || out->shape == NULL || out->shape[1] != ncols) {
+        problem = "parse_into: out must have shape (rows, ncols)";
+    } else if (out->len != out->shape[0] * ncols * (Py_ssize_t)sizeof(double)) {
+        problem = "parse_into: out's size does not match its shape";
+    }
+    if (problem != NULL) {
+        PyBuffer_Release(out);
+        PyErr_SetString(PyExc_ValueError, problem);
+        return -1;
+    }
+    return 0;
+}
 
 static PyObject *parse_into(PyObject *self, PyObject *args) {
     Py_buffer data, out;
+    PyObject *out_obj;
     Py_ssize_t start, stop, row, ncols;
-    if (!PyArg_ParseTuple(args, "y*nnw*nn", &data, &start, &stop, &out, &row, &ncols)) return NULL;
-    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*nnOnn", &data, &start, &stop, &out_obj, &row, &ncols)) return NULL;
     if (start < 0 || stop > data.len || start > stop || ncols < 1 || row < 0) {
+        PyBuffer_Release(&data);
         PyErr_SetString(PyExc_ValueError, "parse_into: bad range, row or ncols");
-        goto done;
+        return NULL;
     }
-    if (out.len % (Py_ssize_t)sizeof(double) != 0 || !PyBuffer_IsContiguous(&out, 'C')) {
-        PyErr_SetString(PyExc_ValueError, "parse_into: out must be a C-contiguous float64 buffer");
-        goto done;
+    if (get_output(out_obj, &out, ncols) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
     }
-    Py_ssize_t total_rows = out.len / (Py_ssize_t)sizeof(double) / ncols;
+    PyObject *result = NULL;
+    Py_ssize_t total_rows = out.shape[0];
     if (row > total_rows) {
         PyErr_SetString(PyExc_ValueError, "parse_into: row is past the end of out");
         goto done;
@@ -346,6 +415,25 @@ done:
     PyBuffer_Release(&data);
     PyBuffer_Release(&out);
     return result;
+}
+
+PyDoc_STRVAR(parse_number_path_doc,
+"parse_number_path(text) -> (value, path) or None\n\n"
+"The parser's number routine on one number (no spaces, quotes or separators): its value and\n"
+"which routine decided it, 0 exact (Clinger's fast path), 1 Eisel-Lemire, 2 strtod, 3 a word\n"
+"(inf, nan); None when the routine does not read the whole text as a number. For the tests\n"
+"and the fuzzer, which check each path against float().");
+
+static PyObject *parse_number_path(PyObject *self, PyObject *args) {
+    Py_buffer text;
+    if (!PyArg_ParseTuple(args, "y*", &text)) return NULL;
+    const char *begin = (const char *)text.buf, *end = begin + text.len;
+    double value = 0.0;
+    int path = -1;
+    const char *after = parse_number(begin, end, &value, &path);
+    PyBuffer_Release(&text);
+    if (after != end) Py_RETURN_NONE;
+    return Py_BuildValue("(di)", value, path);
 }
 
 PyDoc_STRVAR(count_newlines_doc,
@@ -375,6 +463,7 @@ static PyObject *count_newlines(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"parse_into", parse_into, METH_VARARGS, parse_into_doc},
+    {"parse_number_path", parse_number_path, METH_VARARGS, parse_number_path_doc},
     {"count_newlines", count_newlines, METH_VARARGS, count_newlines_doc},
     {NULL, NULL, 0, NULL},
 };

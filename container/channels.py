@@ -8,11 +8,12 @@ epoch, which may appear only after the container starts.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
@@ -41,6 +42,11 @@ class Channel:
     def media_type(self) -> str:
         return (self.content_type or "text/csv").split(";")[0].strip().lower()
 
+    @property
+    def header(self) -> bool:
+        """ContentType text/csv;header=present: each file starts with a row of column names."""
+        return has_header(self.content_type)
+
 
 @dataclass(frozen=True)
 class Source:
@@ -49,9 +55,33 @@ class Source:
     channel: str
     path: Path
     display: str  # the name to show the user, relative to the channel
+    #: A FIFO's bytes, once read: a pipe cannot be read twice, these can.
+    data: bytes | None = None
 
     def open(self) -> BinaryIO:
+        if self.data is not None:
+            return _maybe_gunzip(io.BytesIO(self.data))
         return open_maybe_gzip(self.path)
+
+    @property
+    def is_fifo(self) -> bool:
+        return self.data is None and self.path.is_fifo()
+
+    def readable_twice(self) -> "Source":
+        """This source, its bytes read into memory first if it is a FIFO."""
+        if not self.is_fifo:
+            return self
+        with open(self.path, "rb") as stream:
+            return replace(self, data=stream.read())
+
+
+def has_header(content_type: str | None) -> bool:
+    """Whether a CSV ContentType says header=present (RFC 4180's parameter)."""
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "header" and value.strip().strip('"').lower() == "present":
+            return True
+    return False
 
 
 def parse_inputdataconfig(raw: Mapping[str, Any] | None, paths: Paths) -> dict[str, Channel]:
@@ -92,8 +122,8 @@ def parse_inputdataconfig(raw: Mapping[str, Any] | None, paths: Paths) -> dict[s
             raise ConfigError(
                 f"Channel '{name}' has ContentType {channel.content_type!r}, which this "
                 "container cannot read.",
-                hint="Send header-less CSV with the label in the first column and set "
-                "ContentType to text/csv (or leave it unset).",
+                hint="Send CSV and set ContentType to text/csv (text/csv;header=present when "
+                "each file starts with a row of column names), or leave it unset.",
             )
         if channel.record_wrapper not in ("None", "", None):
             raise ConfigError(
@@ -170,9 +200,14 @@ def _pipe_source(channel: Channel, paths: Paths) -> Source:
 
 def open_maybe_gzip(path: Path) -> BinaryIO:
     """Open for reading, transparently decompressing gzip (detected by content, not name)."""
-    raw = open(path, "rb")
-    if raw.peek(2)[:2] != GZIP_MAGIC:
-        return raw
+    return _maybe_gunzip(open(path, "rb"))
+
+
+def _maybe_gunzip(raw: Any) -> BinaryIO:
+    """raw (a buffered file, or a BytesIO) itself, or a gzip reader over it."""
+    head = raw.peek(2)[:2] if hasattr(raw, "peek") else raw.getvalue()[:2]
+    if head != GZIP_MAGIC:
+        return raw  # type: ignore[no-any-return]
     unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
     unzipped.myfileobj = raw  # so that closing it closes the file too (works for FIFOs)
     return unzipped  # type: ignore[return-value]

@@ -1,12 +1,20 @@
-"""Payload codecs for /invocations: request bodies to arrays, predictions to response bodies.
+"""Payload codecs for /invocations: request bodies to model input, predictions to response bodies.
 
 Pure functions, no HTTP. Media types are compared without parameters and case
 ("text/csv; charset=utf-8" is text/csv). NPY is read with allow_pickle=False, so a request
 can never make the server unpickle anything.
+
+What a body decodes to follows the model's schema (metadata.json). A plain numeric model
+takes header-less numeric rows, as SageMaker's built-in algorithms do, decoded into a float64
+array by the C parser. A model trained with a header also takes CSV that starts with it and
+JSON objects keyed by feature name; one with categorical features takes text in them, as
+rows of objects (floats and strings, schema.OBJECTS). Empty fields are missing values (NaN)
+for every schema; text where training had numbers is a 400 naming the row and column.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from typing import Any
@@ -14,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from .errors import NotAcceptable, RequestError, UnsupportedMediaType
-from .tabular import CsvError, parse as parse_csv
+from .schema import ARRAY, NUMERIC, Schema
+from .tabular import MISSING_MARKERS, CsvError, is_number, parse as parse_csv
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -32,6 +41,8 @@ ALIASES = {
     "application/npy": NPY,
 }
 DECODABLE = (CSV, JSON, JSONLINES, NPY)
+#: Keys of a JSON object that holds one record's values as a list.
+RECORD_LIST_KEYS = ("features", "instance", "values")
 NPY_MAGIC = b"\x93NUMPY"
 ENCODABLE = (CSV, JSON, JSONLINES, NPY)
 
@@ -89,9 +100,23 @@ def choose_accept(accept: str | None, content_type: str | None, default: str | N
 # -- decoding -------------------------------------------------------------------------
 
 
-def decode(body: bytes, content_type: str | None) -> np.ndarray:
-    """A request body as a 2-D float array, one row per record."""
+def decode(body: bytes, content_type: str | None, schema: Schema | None = None) -> Any:
+    """A request body as the model's input, one row per record: a 2-D float64 array, or an
+    object array (floats and strings) for a schema with categorical features."""
+    return decode_request(body, content_type, schema)[0]
+
+
+def decode_request(body: bytes, content_type: str | None, schema: Schema | None = None) -> tuple[Any, list[str] | None]:
+    """decode(), and the CSV header the body started with (None without one)."""
     kind = media_type(content_type) or JSON
+    if kind == CSV and schema is not None and not schema.plain:
+        if not body or body.isspace():
+            raise RequestError("The request body is empty.", hint="Send at least one record.")
+        return _decode_table_csv(body, schema)
+    return _decode(body, content_type, kind, schema), None
+
+
+def _decode(body: bytes, content_type: str | None, kind: str, schema: Schema | None) -> Any:
     if kind not in DECODABLE:
         raise UnsupportedMediaType(
             f"Content-Type {content_type!r} is not supported.",
@@ -100,18 +125,32 @@ def decode(body: bytes, content_type: str | None) -> np.ndarray:
     if not body or body.isspace():  # as `not body.strip()`, without copying a large body
         raise RequestError("The request body is empty.", hint="Send at least one record.")
     if kind == CSV:
-        return _decode_csv(body)
+        return _decode_csv(body, missing=schema is not None)
+    if kind == NPY:
+        array = _decode_npy(body)
+        if schema is not None and schema.categorical:
+            raise RequestError(
+                "NPY holds numbers only, but this model has categorical features "
+                f"({', '.join(schema.feature_label(i) for i in schema.categorical[:5])}).",
+                hint="Send CSV or JSON.",
+            )
+        return array
     if kind == JSON:
-        return _decode_json(body)
-    if kind == JSONLINES:
-        return _decode_jsonlines(body)
-    return _decode_npy(body)
+        rows, numbers, unit = _json_rows(body, schema), None, "row"
+    else:
+        rows, numbers, unit = _jsonlines_rows(body, schema)
+    if schema is None or schema.plain:
+        return _rows_to_array(rows, unit, numbers)
+    return _records_to_input(rows, schema, unit, numbers)
 
 
-def _decode_csv(body: bytes) -> np.ndarray:
+def _decode_csv(body: bytes, *, missing: bool = False) -> np.ndarray:
     try:
         array = parse_csv(body)
     except CsvError as exc:
+        if missing and exc.missing_value:  # an empty field: read the rows as a table
+            records = _csv_records(body)
+            return _fields_to_input(records, Schema.numeric(len(records[0][1])), None)
         hint = "Send header-less CSV: one record per line, numeric features only."
         if exc.looks_like_header:
             hint = "The first line looks like a header row: send the records without it."
@@ -122,7 +161,112 @@ def _decode_csv(body: bytes) -> np.ndarray:
     return array
 
 
-def _decode_json(body: bytes) -> np.ndarray:
+def _decode_table_csv(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
+    """CSV for a model trained with a header or with categorical features, and its header."""
+    records = _csv_records(body)
+    names = _header_names(records[0][1], schema)
+    if names is not None:
+        records = records[1:]
+        if not records:
+            raise RequestError("The CSV body has a header but no records.")
+    elif schema.model_input == ARRAY and not schema.categorical:
+        # Numbers in training's order: the C parser, as for a plain model.
+        array = _decode_csv(body, missing=True)
+        _check_width(array.shape[1], schema)
+        return array, None
+    return _fields_to_input(records, schema, names), names
+
+
+def _csv_records(body: bytes) -> list[tuple[int, list[str]]]:
+    """(line, fields) of every non-empty CSV record; a record's quoted field may span lines."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"Bad CSV: byte {exc.start} is not valid UTF-8 text.") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records, last = [], 0
+    try:
+        for fields in reader:
+            line, last = last + 1, reader.line_num
+            if fields and (len(fields) > 1 or fields[0].strip()):
+                records.append((line, fields))
+    except csv.Error as exc:
+        raise RequestError(f"Bad CSV: row {last + 1}: {exc}.") from None
+    if not records:
+        raise RequestError("The CSV body has no records.")
+    return records
+
+
+def _header_names(fields: list[str], schema: Schema) -> list[str] | None:
+    """The column names when the CSV's first record is a header of this model's columns (in
+    any order, any of them, the label allowed); None when it is data. A first line of text
+    naming other columns is refused."""
+    if schema.names is None:
+        return None
+    stripped = [f.strip() for f in fields]
+    known = set(schema.names) | {str(schema.label)}
+    if all(f in known for f in stripped) and len(set(stripped)) == len(stripped):
+        return stripped
+    unknown = [f for f in stripped if f not in known]
+    all_text = all(f and f not in MISSING_MARKERS and not is_number(f) for f in stripped)
+    if all_text and (not schema.categorical or len(unknown) < len(stripped)):
+        raise RequestError(
+            f"The CSV's first line names columns this model does not have: {', '.join(unknown[:5])}.",
+            hint=f"Its features are: {', '.join(schema.names[:40])}. Send them in a header line "
+            "(any order), or send records only, in training's column order.",
+        )
+    return None
+
+
+def _check_width(width: int, schema: Schema) -> None:
+    if width != schema.n_features:
+        raise RequestError(
+            f"Each record has {width} values, but the model takes {schema.n_features} features.",
+            hint="Send the features only, in training's column order, without the label"
+            + (", or start the CSV with a header line naming them." if schema.names else "."),
+        )
+
+
+def _fields_to_input(records: list[tuple[int, list[str]]], schema: Schema, names: list[str] | None) -> np.ndarray:
+    """CSV records as the model's input: the fields of numeric features as numbers, of
+    categorical ones as the text itself (as training read it); MISSING_MARKERS are NaN.
+    With `names` (the header's), columns go where the names say and absent features are
+    missing; the label, if sent, is dropped."""
+    if names is None:
+        _check_width(len(records[0][1]), schema)
+        targets: list[int | None] = list(range(schema.n_features))
+    else:
+        position = {name: i for i, name in enumerate(schema.names or ())}
+        targets = [position.get(name) for name in names]  # None: the label
+    numeric = [f.kind == NUMERIC for f in schema.features]
+    width = len(targets)
+    objects = schema.model_input != ARRAY
+    out = np.full((len(records), schema.n_features), np.nan, dtype=object if objects else np.float64)
+    for row, (line, fields) in enumerate(records):
+        if len(fields) != width:
+            than = "the header has" if names is not None else "the model takes"
+            raise RequestError(f"Bad CSV: row {line}: has {len(fields)} columns, but {than} {width}.",
+                               hint="Every record needs the same columns; a field may be empty (missing).")
+        for column, (target, field) in enumerate(zip(targets, fields)):
+            if target is None:
+                continue
+            if numeric[target]:
+                text = field.strip()
+                if text in MISSING_MARKERS:
+                    continue  # NaN already
+                if not is_number(text):
+                    raise RequestError(
+                        f"Bad CSV: row {line}, column {column + 1} ({schema.feature_label(target)}): "
+                        f"{field!r:.40} is not a number.",
+                        hint="Training had only numbers in this feature; leave the field empty for a missing value.",
+                    )
+                out[row, target] = float(text)
+            elif field not in MISSING_MARKERS:
+                out[row, target] = field
+    return out
+
+
+def _json_rows(body: bytes, schema: Schema | None) -> list[Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -133,10 +277,13 @@ def _decode_json(body: bytes) -> np.ndarray:
                 document = document[key]
                 break
         else:
-            raise RequestError(
-                f"The JSON object has keys {sorted(document)[:10]}, none of which holds records.",
-                hint='Send a list of rows, [[1, 2], [3, 4]], or {"instances": [[1, 2], [3, 4]]}.',
-            )
+            if _keyed_by_name(document, schema):
+                document = [document]  # a single record, keyed by name
+            else:
+                raise RequestError(
+                    f"The JSON object has keys {sorted(document)[:10]}, none of which holds records.",
+                    hint='Send a list of rows, [[1, 2], [3, 4]], or {"instances": [[1, 2], [3, 4]]}.',
+                )
     if not isinstance(document, list) or not document:
         raise RequestError(
             "The JSON body must be a non-empty list of rows.",
@@ -144,11 +291,12 @@ def _decode_json(body: bytes) -> np.ndarray:
         )
     if not isinstance(document[0], (list, dict)):
         document = [document]  # a single row
-    return _rows_to_array([_record(row, index) for index, row in enumerate(document, start=1)], "row")
+    return [_record(row, index, "row", schema) for index, row in enumerate(document, start=1)]
 
 
-def _decode_jsonlines(body: bytes) -> np.ndarray:
+def _jsonlines_rows(body: bytes, schema: Schema | None) -> tuple[list[Any], list[int], str]:
     rows = []
+    numbers = []
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
             continue
@@ -156,26 +304,110 @@ def _decode_jsonlines(body: bytes) -> np.ndarray:
             value = json.loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(f"Bad JSON Lines: line {number}: {exc}.") from None
-        rows.append((number, _record(value, number, "line")))
-    return _rows_to_array([r for _, r in rows], "line", numbers=[n for n, _ in rows])
+        rows.append(_record(value, number, "line", schema))
+        numbers.append(number)
+    return rows, numbers, "line"
 
 
-def _record(value: Any, index: int, unit: str = "row") -> list[Any]:
+def _keyed_by_name(value: dict, schema: Schema | None) -> bool:
+    """An object is a record keyed by feature name for a model trained with a header, unless
+    it holds its values in a list ({"features": [...]}) as for any model."""
+    if schema is None or schema.names is None:
+        return False
+    return any(k in schema.names for k in value) or not any(k in value for k in RECORD_LIST_KEYS)
+
+
+def _record(value: Any, index: int, unit: str = "row", schema: Schema | None = None) -> Any:
     if isinstance(value, dict):
-        for key in ("features", "instance", "values"):
+        if _keyed_by_name(value, schema):
+            return value  # a record keyed by feature name
+        for key in RECORD_LIST_KEYS:
             if key in value:
                 value = value[key]
                 break
         else:
+            named = " or by feature name" if schema is not None and schema.names else ""
             raise RequestError(
                 f"{unit.capitalize()} {index} is an object without a 'features' list.",
-                hint='Send each record as a list of numbers, or as {"features": [...]}.',
+                hint=f'Send each record as a list of values, as {{"features": [...]}}{named}.',
             )
     if not isinstance(value, list):
         value = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if not isinstance(value, list):
         raise RequestError(f"{unit.capitalize()} {index} is not a list of numbers: {value!r:.80}.")
     return value
+
+
+def _records_to_input(rows: list[Any], schema: Schema, unit: str, numbers: list[int] | None) -> Any:
+    """JSON records (lists in training's column order, or objects keyed by feature name) as
+    the model's input: numbers (numeric strings too) for numeric features, text for
+    categorical ones (a number becomes its text), null or absent for missing."""
+    if not rows:
+        raise RequestError("The body has no records.")
+    names = schema.names
+    position = {name: i for i, name in enumerate(names)} if names is not None else {}
+    width = schema.n_features
+    columns: list[list[Any]] = [[None] * len(rows) for _ in range(width)]
+    for r, row in enumerate(rows):
+        number = numbers[r] if numbers else r + 1
+        if isinstance(row, dict):
+            for key, value in row.items():
+                i = position.get(key)
+                if i is None:
+                    if key == schema.label:
+                        continue  # a whole training record: the label is not a feature
+                    raise RequestError(
+                        f"{unit.capitalize()} {number} has {key!r}, which is not a feature of this model.",
+                        hint=f"Its features are: {', '.join(names[:40]) if names else ''}.",
+                    )
+                columns[i][r] = value
+        else:
+            if len(row) != width:
+                raise RequestError(
+                    f"{unit.capitalize()} {number} has {len(row)} values, but the model takes {width} features.",
+                    hint="Send the features only, in training's column order, without the label"
+                    + (", or objects keyed by feature name." if names else "."),
+                )
+            for i, value in enumerate(row):
+                columns[i][r] = value
+    if schema.model_input == ARRAY:
+        return np.column_stack([_numbers(values, i, schema, unit, numbers) for i, values in enumerate(columns)])
+    out = np.empty((len(rows), width), dtype=object)
+    for i, (feature, values) in enumerate(zip(schema.features, columns)):
+        if feature.kind == NUMERIC:
+            out[:, i] = _numbers(values, i, schema, unit, numbers)
+        else:
+            out[:, i] = [_category(v) for v in values]
+    return out
+
+
+def _numbers(values: list[Any], column: int, schema: Schema, unit: str, numbers: list[int] | None) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for r, value in enumerate(values):
+        if value is None:
+            out[r] = np.nan
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[r] = value
+        elif isinstance(value, str) and (value.strip() in MISSING_MARKERS or is_number(value.strip())):
+            out[r] = np.nan if value.strip() in MISSING_MARKERS else float(value)
+        else:
+            number = numbers[r] if numbers else r + 1
+            raise RequestError(
+                f"{unit.capitalize()} {number}, feature {schema.feature_label(column)}: {value!r:.40} is not a number.",
+                hint="Training had only numbers in this feature; send a number, or null for a missing value.",
+            )
+    return out
+
+
+def _category(value: Any) -> Any:
+    """A JSON value as the text a CSV field would hold; missing as NaN."""
+    if value is None or (isinstance(value, str) and value.strip() in MISSING_MARKERS):
+        return np.nan
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _rows_to_array(rows: list[list[Any]], unit: str, numbers: list[int] | None = None) -> np.ndarray:
@@ -234,12 +466,18 @@ def _decode_npy(body: bytes) -> np.ndarray:
 # -- encoding -------------------------------------------------------------------------
 
 
-def encode(prediction: Any, accept: str, classes: list[Any] | None = None) -> bytes:
+def encode(prediction: Any, accept: str, classes: list[Any] | None = None,
+           header: list[Any] | None = None) -> bytes:
     """Predictions (one per record; a row of probabilities per record) in the Accept type.
 
     CSV and JSON Lines give exactly one line per record, which is what batch transform's
-    AssembleWith=Line needs to keep outputs aligned with inputs.
+    AssembleWith=Line needs to keep outputs aligned with inputs. A CSV answer to CSV that
+    started with a header starts with `header` (the label's name, or the classes), so it
+    still has a line for every line sent.
     """
+    if accept == CSV and header is not None:
+        names = ",".join(_csv_value(name) for name in header) + "\n"
+        return names.encode() + encode(prediction, accept, classes)
     array = np.asarray(prediction)
     if accept == NPY:
         buffer = io.BytesIO()

@@ -1,43 +1,106 @@
-"""A channel's CSV records as arrays: label in the first column, features after it."""
+"""A channel's CSV records as the model's input (X) and the labels (y).
+
+Header-less numeric CSV with the label first, SageMaker's built-in convention, takes the
+numeric path: the C parser straight into one float64 array (fastcsv), as it always has.
+Anything else (a header, text in a column, empty fields, the label elsewhere) is read by
+frames.read (pandas) into a table: numeric columns become float64 features, text columns
+categorical ones. The training channel decides the schema; the other channels are read with
+it, so a text value in a column training had as numbers is an error naming its line.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 import numpy as np
 
 from . import channels as channels_mod
-from . import fastcsv
+from . import fastcsv, frames
 from .channels import Channel, Source
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .hyperparameters import TrainingOptions
 from .paths import Paths
-from .tabular import CsvError, locate_error, parse
+from .schema import CATEGORICAL, FORCED, INFERRED, NUMERIC, Feature, Schema, resolve_column
+from .tabular import EMPTY, TEXT, CsvError, header_like, locate_error, locate_table_error, parse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
+
+#: Lines of the first file read to tell a header from data.
+PEEK_LINES = 50
+PEEK_BYTES = 1 << 16
 
 
 @dataclass
 class Dataset:
     channel: str
-    X: np.ndarray
-    y: np.ndarray
+    X: Any  # a float64 array, or a DataFrame (columns 0, 1, 2...) when some features are categorical
+    y: np.ndarray  # float64 numbers, or objects (text labels; NaN where missing)
     files: int
+    schema: Schema
+    #: Whether a feature has a missing value (None: not known, look at X).
+    missing: bool | None = None
 
     @property
     def n_features(self) -> int:
-        return self.X.shape[1]
+        return int(self.X.shape[1])
+
+    @property
+    def rows(self) -> int:
+        return int(self.X.shape[0])
+
+
+class NotNumeric(Exception):
+    """A numeric read met text or an empty field (the message says where): the channel is a
+    table, not an array."""
+
+
+def load_training(channel: Channel, paths: Paths, options: TrainingOptions) -> Dataset:
+    """The training channel, and the schema it implies. Raises DataError or ConfigError."""
+    srcs = [s.readable_twice() for s in channels_mod.sources(channel, paths)]
+    if not channel.header and options.label_is_first and not options.categorical_columns:
+        try:
+            return _load_numeric(channel, srcs, strict=False)
+        except NotNumeric as exc:
+            log.info("Channel %s: %s, so it is read as a table (text columns are categorical, "
+                     "empty fields missing values).", channel.name, exc)
+    return _load_table(channel, srcs, options=options)
+
+
+def load_like(channel: Channel, paths: Paths, schema: Schema, *, text_labels: bool) -> Dataset:
+    """A validation or test channel, read with the training channel's schema."""
+    srcs = [s.readable_twice() for s in channels_mod.sources(channel, paths)]
+    if not channel.header and schema.plain and schema.label == 0:
+        try:
+            loaded = _load_numeric(channel, srcs, strict=False)
+        except NotNumeric:
+            pass
+        else:
+            if not text_labels:
+                return loaded
+    return _load_table(channel, srcs, schema=schema, text_labels=text_labels)
 
 
 def load(channel: Channel, paths: Paths) -> Dataset:
-    """Read every file of the channel. Raises DataError naming the file and line at fault."""
-    srcs = channels_mod.sources(channel, paths)
-    if fastcsv.enabled() and not any(s.path.is_fifo() for s in srcs):  # a pipe cannot be read twice
-        return _load_into_one_array(channel, srcs)
+    """Header-less numeric CSV, label first: every file of the channel as one float64 array.
+    Raises DataError naming the file and line at fault, text and empty fields included."""
+    return _load_numeric(channel, channels_mod.sources(channel, paths), strict=True)
+
+
+def _load_numeric(channel: Channel, srcs: list[Source], *, strict: bool) -> Dataset:
+    """load(); with strict=False, text or an empty field raises NotNumeric instead."""
+    if fastcsv.enabled() and not any(s.is_fifo for s in srcs):  # a pipe cannot be read twice
+        return _load_into_one_array(channel, srcs, strict)
     parts: list[np.ndarray] = []
     first: tuple[Source, int] | None = None
     for source in srcs:
-        array = _parse_source(source)
+        array = _parse_source(source, strict)
         if array.shape[0] == 0:
             log.warning("channel %s: %s has no rows", channel.name, source.display)
             continue
@@ -62,10 +125,11 @@ def load(channel: Channel, paths: Paths) -> Dataset:
             f"Channel '{channel.name}' has only one column.",
             hint="Each row needs the label in the first column and at least one feature after it.",
         )
-    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs))
+    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs),
+                   schema=Schema.numeric(data.shape[1] - 1))
 
 
-def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
+def _load_into_one_array(channel: Channel, srcs: list[Source], strict: bool) -> Dataset:
     """load() with the C parser: every file straight into one array, sized by a newline
     count, so peak memory stays near the array (no per-file arrays, no concatenate). A file
     the C parser stops on is parsed again by the numpy path, which accepts it after all or
@@ -85,8 +149,8 @@ def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
             ) from None
         array = None
         if added is None:
-            _raise_located(source, sink.stopped_at)  # most stops are errors: say where, fast
-            array = _parse_source(source)
+            _raise_located(source, sink.stopped_at, strict)  # most stops are errors: say where, fast
+            array = _parse_source(source, strict)
             added = (array.shape[0], array.shape[1] if array.shape[0] else 0)
         rows, width = added
         if rows == 0:
@@ -114,10 +178,11 @@ def _load_into_one_array(channel: Channel, srcs: list[Source]) -> Dataset:
             f"Channel '{channel.name}' has only one column.",
             hint="Each row needs the label in the first column and at least one feature after it.",
         )
-    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs))
+    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs),
+                   schema=Schema.numeric(data.shape[1] - 1))
 
 
-def _raise_located(source: Source, offset: int | None) -> None:
+def _raise_located(source: Source, offset: int | None, strict: bool = True) -> None:
     """The error the numpy path would report for a file the C parser stopped in at `offset`,
     found from there (fastcsv.locatable_file) instead of parsing and scanning the whole file
     again; nothing when that cannot tell, and the numpy path then decides."""
@@ -129,32 +194,340 @@ def _raise_located(source: Source, offset: int | None) -> None:
     except (OSError, EOFError):
         return  # the numpy path reports it
     if located is not None:
-        raise _csv_error(source, located) from None
+        raise _csv_error(source, located, strict) from None
 
 
-def _csv_error(source: Source, exc: CsvError) -> DataError:
+def _csv_error(source: Source, exc: CsvError, strict: bool = True) -> Exception:
+    if not strict and exc.kind in (TEXT, EMPTY):
+        return NotNumeric(f"file '{source.display}', {str(exc).rstrip('.')}")
     hint = "Rows are header-less CSV: the label first, then numeric features."
     if exc.looks_like_header:
-        hint = (
-            "The first line looks like a header row. SageMaker's CSV convention has no "
-            "header: remove it (pandas: df.to_csv(path, header=False, index=False))."
-        )
+        hint = HEADER_HINT
     return DataError(
         f"Channel '{source.channel}', file '{source.display}', {str(exc).rstrip('.')}.", hint=hint
     )
 
 
-def _parse_source(source: Source) -> np.ndarray:
+HEADER_HINT = (
+    "The first line looks like a header row. Set the channel's ContentType to "
+    "text/csv;header=present to use its names, or remove it (pandas: df.to_csv(path, "
+    "header=False, index=False))."
+)
+
+
+def _parse_source(source: Source, strict: bool = True) -> np.ndarray:
     try:
         with source.open() as stream:
-            if source.path.is_fifo():
+            if source.is_fifo:
                 # A FIFO cannot be read a second time to locate an error: read it once and
                 # parse the bytes, which also locates errors (line and column) in memory.
                 return parse(stream.read())
             return parse(stream, reopen=source.open)
     except CsvError as exc:
-        raise _csv_error(source, exc) from None
+        raise _csv_error(source, exc, strict) from None
     except (OSError, EOFError) as exc:
         raise DataError(
             f"Channel '{source.channel}', file '{source.display}' cannot be read: {exc}."
         ) from None
+
+
+# -- tables: a header, text columns, missing values -----------------------------------------
+
+
+def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOptions | None = None,
+                schema: Schema | None = None, text_labels: bool = False) -> Dataset:
+    """The channel through frames.read. With `options` (the training channel) the schema is
+    inferred; with `schema` (the others) the columns are read as training read them."""
+    first_rows, first = _peek(srcs)
+    if first is None:
+        raise DataError(
+            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
+            hint="Check that the files hold CSV records.",
+        )
+    width = len(first_rows[0])
+    header = tuple(f.strip() for f in first_rows[0]) if channel.header else None
+    if header is None and header_like(first_rows[:PEEK_LINES]):
+        shown = ", ".join(repr(f) for f in first_rows[0][:6])
+        raise DataError(f"Channel '{channel.name}', file '{first.display}', line 1 looks like a header "
+                        f"row ({shown}{', ...' if width > 6 else ''}).", hint=HEADER_HINT)
+    if header is not None:
+        _check_header(channel, first, header)
+    if width < 2:
+        raise DataError(
+            f"Channel '{channel.name}' has only one column.",
+            hint="Each row needs the label and at least one feature.",
+        )
+    if schema is not None:
+        label, kinds = _columns_like(channel, schema, header, width, text_labels)
+    else:
+        assert options is not None
+        label, kinds = _columns_for_training(options, header, width)
+    keys = list(header) if header is not None else list(range(width))
+    numeric_positions = sorted(p for p, kind in kinds.items() if kind == NUMERIC)
+    try:
+        frame = frames.read(lambda: _Chain(srcs, header is not None), header=header is not None,
+                            kinds={keys[p]: kind for p, kind in kinds.items()})
+    except frames.FrameError as exc:
+        raise _table_error(channel, srcs, header is not None, width, numeric_positions) or DataError(
+            f"Channel '{channel.name}' cannot be read as CSV: {exc}.") from None
+    except _HeaderMismatch as exc:
+        raise DataError(str(exc), hint="Every file of a channel needs the same header.") from None
+    if frame.shape[1] != width:
+        raise _table_error(channel, srcs, header is not None, width, numeric_positions) or DataError(
+            f"Channel '{channel.name}' has rows of {frame.shape[1]} columns, but its first line has {width}.")
+    if len(frame) == 0:
+        raise DataError(
+            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
+            hint="Check that the files hold CSV records.",
+        )
+    facts = {column: _facts(frame[column]) for column in frame.columns}
+    if facts[frame.columns[-1]].missing:
+        # pandas fills a row with too few fields with missing values: tell those apart from
+        # empty last fields (only when the last column has missing values at all).
+        located = _table_error(channel, srcs, header is not None, width, ())
+        if located is not None:
+            raise located
+    y_series = frame.pop(keys[label])
+    if schema is None:
+        schema = _infer_schema(channel, frame, header, label, kinds, facts)
+    elif header is not None and schema.names is not None:
+        frame = frame[list(schema.names)]  # the training column order
+    missing = any(facts[column].missing for column in frame.columns)
+    frame.columns = range(frame.shape[1])  # the model takes columns by position (schema.OBJECTS)
+    y = _labels(y_series)
+    X: Any = frame
+    if not schema.categorical:
+        X = frame.to_numpy(dtype=np.float64)
+        del frame
+    return Dataset(channel.name, X=X, y=y, files=len(srcs), schema=schema, missing=missing)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """A column's missing values, and whether it holds text (one cheap pass)."""
+
+    missing: int
+    text: bool
+
+
+def _facts(series: "pd.Series") -> _Facts:
+    if frames.is_numeric(series):
+        return _Facts(int(np.isnan(series.to_numpy(dtype=np.float64)).sum()), False)
+    return _Facts(int(series.isna().sum()), True)
+
+
+def _peek(srcs: list[Source]) -> tuple[list[list[str]], Source | None]:
+    """The first lines of the first file that has any, split into fields."""
+    for source in srcs:
+        with source.open() as stream:
+            head = stream.read(PEEK_BYTES)
+            more = bool(stream.read(1))
+        text = head.decode("utf-8-sig", errors="replace")
+        if more and "\n" in text:
+            text = text[:text.rindex("\n")]  # no cut-off last line
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text)) if row and any(f.strip() for f in row)]
+        except csv.Error:
+            rows = [line.split(",") for line in text.splitlines() if line.strip()]
+        if rows:
+            return rows, source
+    return [], None
+
+
+def _check_header(channel: Channel, source: Source, header: tuple[str, ...]) -> None:
+    empty = [i + 1 for i, name in enumerate(header) if not name]
+    if empty:
+        raise DataError(f"Channel '{channel.name}', file '{source.display}': the header has no name for "
+                        f"column {empty[0]}.", hint="Name every column in the header row.")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"Channel '{channel.name}', file '{source.display}': the header names column "
+                            f"'{name}' twice.", hint="Give every column its own name.")
+        seen.add(name)
+
+
+def _columns_for_training(options: TrainingOptions, header: tuple[str, ...] | None,
+                          width: int) -> tuple[int, dict[int, str]]:
+    """The label's file column, and the columns categorical_columns forces."""
+    label = resolve_column(options.label_column if options.label_column is not None else 0,
+                           header, width, "label_column")
+    kinds: dict[int, str] = {}
+    for ref in options.categorical_columns:
+        position = resolve_column(ref, header, width, "categorical_columns")
+        if position == label:
+            raise ConfigError(f"categorical_columns names {ref!r}, which is the label column.",
+                              hint="List features only; the label's type follows from the estimator.")
+        kinds[position] = CATEGORICAL
+    return label, kinds
+
+
+def _columns_like(channel: Channel, schema: Schema, header: tuple[str, ...] | None, width: int,
+                  text_labels: bool) -> tuple[int, dict[int, str]]:
+    """For a channel read like the training one: the label's column and every column's type."""
+    if width != schema.n_features + 1:
+        raise DataError(
+            f"Channel '{channel.name}' has {width - 1} features but 'train' has {schema.n_features}.",
+            hint="Every channel needs the same columns: the label and the same features.",
+        )
+    label_kind = CATEGORICAL if text_labels else NUMERIC
+    if header is not None and schema.header is not None:
+        if set(header) != set(schema.header):
+            missing = [n for n in schema.header if n not in header]
+            extra = [n for n in header if n not in schema.header]
+            raise DataError(
+                f"Channel '{channel.name}' has other columns than 'train': "
+                f"{'without ' + ', '.join(missing[:5]) if missing else ''}"
+                f"{'; ' if missing and extra else ''}{'with ' + ', '.join(extra[:5]) if extra else ''}.",
+                hint="Every channel needs the same header as the training channel (in any order).",
+            )
+        kinds = {header.index(f.name): f.kind for f in schema.features if f.name is not None}
+        label = header.index(str(schema.label))
+    else:  # by position, as in training's files
+        kinds = schema.file_kinds()
+        label = schema.label_position()
+    kinds[label] = label_kind
+    return label, kinds
+
+
+def _infer_schema(channel: Channel, frame: "pd.DataFrame", header: tuple[str, ...] | None, label: int,
+                  forced: dict[int, str], facts: dict[Any, _Facts]) -> Schema:
+    positions = [p for p in range(frame.shape[1] + 1) if p != label]
+    features = []
+    for column, position in zip(frame.columns, positions):
+        series = frame[column]
+        name = str(column) if header is not None else None
+        # The categories themselves are the encoder's to find, once, while it is fitted.
+        if forced.get(position) == CATEGORICAL:
+            features.append(Feature(name, CATEGORICAL, (), FORCED))
+        elif not facts[column].text:
+            features.append(Feature(name, NUMERIC))
+        else:
+            features.append(Feature(name, CATEGORICAL, (), INFERRED))
+            _warn_if_mostly_numbers(channel, series, f"'{name}'" if name else f"column {position + 1}")
+    schema = Schema(tuple(features), header[label] if header is not None else label, header, tuple(positions))
+    _log_schema(channel, schema, [facts[column].missing for column in frame.columns], len(frame))
+    return schema
+
+
+def _log_schema(channel: Channel, schema: Schema, missing: list[int], rows: int) -> None:
+    for source in (INFERRED, FORCED):
+        picked = [(i, f) for i, f in enumerate(schema.features) if f.kind == CATEGORICAL and f.source == source]
+        if picked:
+            log.info("Channel %s: %d categorical feature(s) %s: %s", channel.name, len(picked),
+                     "inferred (they hold text)" if source == INFERRED else "forced by categorical_columns",
+                     ", ".join(schema.describe(i).strip("'") for i, _ in picked))
+    shares = [(schema.describe(i).strip("'"), count / rows) for i, count in enumerate(missing) if count]
+    if shares:
+        log.info("Channel %s: missing values in %s", channel.name,
+                 ", ".join(f"{name} ({share:.1%})" for name, share in shares))
+
+
+def _warn_if_mostly_numbers(channel: Channel, series: "pd.Series", name: str) -> None:
+    """A column of numbers with a few words in it is more likely a typo than a category."""
+    import pandas as pd
+
+    sample = series.iloc[:20_000].dropna().head(2000)
+    numbers = pd.to_numeric(sample, errors="coerce")
+    if len(sample) and numbers.notna().mean() >= 0.9:
+        everything = pd.to_numeric(series, errors="coerce")
+        text = series[everything.isna() & series.notna()]
+        row = int(text.index[0]) + 1 if len(text) else 0
+        log.warning(
+            "Channel %s: %s is categorical because of text such as %r (row %d of the channel), although nearly all "
+            "its values are numbers. If it is numeric, fix those values or leave them empty.",
+            channel.name, name, text.iloc[0] if len(text) else "?", row)
+
+
+def _labels(series: "pd.Series") -> np.ndarray:
+    if frames.is_numeric(series):
+        return series.to_numpy(dtype=np.float64)
+    return series.to_numpy(dtype=object, na_value=np.nan)
+
+
+def _table_error(channel: Channel, srcs: list[Source], header: bool, width: int, numeric: Any) -> DataError | None:
+    """The located error in the first file that has one, as a DataError; None if none is found."""
+    for source in srcs:
+        with source.open() as stream:
+            located = locate_table_error(stream, numeric=numeric, header=header, width=width)
+        if located is not None:
+            hint = "Every row needs the same columns, quoted as CSV quotes them."
+            if located.kind == TEXT:
+                hint = ("The training channel had only numbers in this column, so the model takes it as "
+                        "numeric. Fix the value or leave the field empty (a missing value).")
+            return DataError(f"Channel '{channel.name}', file '{source.display}', {str(located).rstrip('.')}.",
+                             hint=hint)
+    return None
+
+
+class _HeaderMismatch(Exception):
+    pass
+
+
+class _Chain(io.RawIOBase):
+    """Every file of a channel as one stream, for one pandas read: no per-file frames to
+    concatenate. With headers, the first line of each later file must match the first's and
+    is left out; a file that does not end its last line gets a newline."""
+
+    def __init__(self, srcs: list[Source], header: bool) -> None:
+        self._sources: Iterator[Source] = iter(srcs)
+        self._header = header
+        self._first_header: tuple[bytes, str] | None = None
+        self._started = False
+        self._stream: BinaryIO | None = None
+        self._last = b"\n"
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._pending:
+                n = min(len(view), len(self._pending))
+                view[:n] = self._pending[:n]
+                self._pending = self._pending[n:]
+                return n
+            if self._stream is None:
+                if not self._next():
+                    return 0
+                continue  # the next file's first bytes are pending
+            n = self._stream.readinto(view)  # type: ignore[attr-defined]
+            if n:
+                self._last = bytes(view[n - 1:n])
+                return n
+            self._stream.close()
+            self._stream = None
+            if self._last != b"\n":
+                self._pending, self._last = b"\n", b"\n"
+
+    def _next(self) -> bool:
+        source = next(self._sources, None)
+        if source is None:
+            return False
+        stream = source.open()
+        if self._header:
+            line = stream.readline()
+            bare = line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+            if self._first_header is None:
+                self._first_header = (bare, source.display)
+                self._pending = line
+            elif bare.strip() and bare != self._first_header[0]:
+                stream.close()
+                raise _HeaderMismatch(
+                    f"Channel '{source.channel}': file '{source.display}' starts with another header than "
+                    f"'{self._first_header[1]}' ({bare[:80].decode(errors='replace')!r} against "
+                    f"{self._first_header[0][:80].decode(errors='replace')!r}).")
+        else:  # pandas drops the first file's byte order mark; the others' go here
+            head = stream.read(3)
+            self._pending = head.removeprefix(b"\xef\xbb\xbf") if self._started else head
+        self._started = True
+        self._stream = stream
+        return True
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        super().close()

@@ -69,6 +69,18 @@ def build(
     return BuiltEstimator(name, estimator, applied)
 
 
+def seed(built: BuiltEstimator, value: int | None) -> list[str]:
+    """Set every random_state of the estimator (its pipeline steps' too) that the job did not
+    set itself to `value`; returns the parameters set. None leaves them all as they are."""
+    if value is None or not hasattr(built.estimator, "get_params"):
+        return []
+    names = [key for key in built.estimator.get_params(deep=True)
+             if (key == "random_state" or key.endswith("__random_state")) and key not in built.params]
+    if names:
+        built.estimator.set_params(**{key: value for key in names})
+    return names
+
+
 def _factory(name: str, registry: Mapping[str, Callable[[], Any]]) -> Callable[[], Any]:
     if name in registry:
         return registry[name]

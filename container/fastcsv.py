@@ -128,13 +128,17 @@ def parse_into(data: bytes | bytearray, start: int, stop: int, out: np.ndarray, 
     bounds.append(stop)
     pieces = list(zip(bounds, bounds[1:]))
     firsts = [row]
-    for a, b in pieces[:-1]:
+    for a, b in pieces:
         firsts.append(firsts[-1] + count_lines(data, a, b))
+    # Each piece gets its own rows, out[first:next first] (its line count bounds its records),
+    # and the C parser cannot write past the slice it is given: no thread touches another's.
+    slices = [out[first:following] for first, following in zip(firsts, firsts[1:])]
     pool = _executor()
     results = list(pool.map(
-        lambda job: _csvparse.parse_into(data, job[0][0], job[0][1], out, job[1], width),
-        zip(pieces, firsts),
+        lambda job: _csvparse.parse_into(data, job[0][0], job[0][1], job[1], 0, width),
+        zip(pieces, slices),
     ))
+    del slices
     stopped = [line for _, kind, line, _ in results if kind != 0]
     if stopped:
         if stops is not None:
@@ -318,23 +322,48 @@ class RowSink:
         """The rows added so far, shape (rows, width); the sink must not be used after this."""
         if self._array is None or self.width is None:
             return np.empty((0, self.width or 0), dtype=np.float64)
+        if self._array.shape[0] != self.rows:
+            self._resize(self.rows)  # shrinking releases the tail
         array, self._array = self._array, None
-        if array.shape[0] != self.rows:
-            # Shrinking releases the tail (realloc); a copy would double the peak instead.
-            array.resize((self.rows, self.width), refcheck=False)
         return array
 
     # -- internals ------------------------------------------------------------------
 
     def _reserve(self, rows: int) -> None:
         assert self.width is not None
+        if self._array is not None and self._array.shape[1] != self.width:
+            # Sized for a width guessed from a file the C parser then stopped on (a comment
+            # line with commas, say), and nothing kept: start again at the width now known.
+            assert self.rows == 0
+            self._array = None
         if self._array is None:
             self._array = np.empty((max(rows, self.capacity), self.width), dtype=np.float64)
         elif rows > self._array.shape[0]:
             grown = max(rows, self._array.shape[0] + self._array.shape[0] // 2)
             log.debug("growing the row buffer to %d rows", grown)
-            # realloc: large blocks move by remapping pages, without a copy or a 2x peak.
-            self._array.resize((grown, self.width), refcheck=False)
+            self._resize(grown)
+
+    def _resize(self, rows: int) -> None:
+        """The array with `rows` rows (those kept keep their values), reallocated in place when
+        nothing else refers to it, else copied.
+
+        In place is realloc: a large block grows or shrinks by remapping pages, with neither a
+        copy nor two arrays at the peak. It may move the data, so it is safe only while no view,
+        memoryview or buffer export of the array is alive; numpy's refcheck proves that from
+        the reference count (here: `array` and the call's own) and refuses otherwise. Then the
+        holder keeps the old block and the sink goes on in a new array.
+        """
+        assert self._array is not None and self.width is not None
+        array, self._array = self._array, None
+        try:
+            array.resize((rows, self.width), refcheck=True)
+        except ValueError:
+            log.debug("the row buffer is referenced elsewhere: copying it instead of reallocating")
+            moved = np.empty((rows, self.width), dtype=np.float64)
+            kept = min(rows, array.shape[0])
+            moved[:kept] = array[:kept]
+            array = moved
+        self._array = array
 
     def _fill(self, stream: BinaryIO) -> bool:
         buffer = bytearray(self.chunk_bytes)

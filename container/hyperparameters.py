@@ -9,6 +9,7 @@ undoes all three, so a value means the same thing whoever launched the job.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import ConfigError
@@ -16,6 +17,16 @@ from .errors import ConfigError
 #: Keys the platform or the SDK adds for itself; they never reach the model.
 RESERVED_PREFIXES = ("sagemaker_",)
 RESERVED_KEYS = frozenset({"_tuning_objective_metric"})
+
+#: Hyperparameters `train` reads itself; every other one is a parameter of the estimator.
+LABEL_COLUMN = "label_column"
+CATEGORICAL_COLUMNS = "categorical_columns"
+POSITIVE_CLASS = "positive_class"
+SEED = "seed"
+RUNTIME_KEYS = (LABEL_COLUMN, CATEGORICAL_COLUMNS, POSITIVE_CLASS, SEED)
+#: The seed when the job names none, so that the same data and hyperparameters give the same
+#: model; seed=none asks for a fresh random state each time.
+DEFAULT_SEED = 0
 
 # str() of Python's constants, as the SDK's generic Estimator sends them.
 _PYTHON_LITERALS = {"True": True, "False": False, "None": None}
@@ -63,3 +74,42 @@ def to_api(hyperparameters: Mapping[str, Any]) -> dict[str, str]:
         str(key): value if isinstance(value, str) and parse_value(value) == value else json.dumps(value)
         for key, value in hyperparameters.items()
     }
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What the runtime hyperparameters ask for (RUNTIME_KEYS)."""
+
+    #: The label's column: a header name or a 0-based position. None: the first column.
+    label_column: Any = None
+    #: Columns to treat as categories even when they hold numbers (names or positions).
+    categorical_columns: list[Any] = field(default_factory=list)
+    #: The class binary metrics (auc, precision, recall) count as positive. None: chosen.
+    positive_class: Any = None
+    seed: int | None = DEFAULT_SEED
+
+    @property
+    def label_is_first(self) -> bool:
+        return self.label_column is None or self.label_column in (0, "0")
+
+
+def split_options(hyperparameters: Mapping[str, Any]) -> tuple[TrainingOptions, dict[str, Any]]:
+    """(the runtime's options, the estimator's hyperparameters) from parse()'s result."""
+    from .schema import column_list
+
+    rest = {k: v for k, v in hyperparameters.items() if k not in RUNTIME_KEYS}
+    seed = hyperparameters.get(SEED, DEFAULT_SEED)
+    if isinstance(seed, str) and seed.strip().lower() in ("none", "null", ""):
+        seed = None
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise ConfigError(f"Hyperparameter seed={seed!r} must be a whole number from 0 to 2**32 - 1, or none.")
+    label = hyperparameters.get(LABEL_COLUMN)
+    if label == "":
+        label = None
+    options = TrainingOptions(
+        label_column=label,
+        categorical_columns=column_list(hyperparameters.get(CATEGORICAL_COLUMNS)),
+        positive_class=hyperparameters.get(POSITIVE_CLASS),
+        seed=seed,
+    )
+    return options, rest

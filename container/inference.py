@@ -19,6 +19,7 @@ import numpy as np
 
 from . import artifacts, codecs, hooks
 from .errors import ByocError, ConfigError, ModelLoadError, PredictionError, RequestError
+from .schema import Schema
 from .settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ class RequestContext:
     output: str = "predictions"
     #: Set by the default predict_fn with probabilities: the column order.
     classes: list[Any] | None = None
+    #: The model's features as training saw them (metadata.json); set by the pipeline.
+    schema: Schema | None = None
+    #: Set by the default input_fn: the CSV request started with a header line.
+    csv_header: bool = False
 
 
 def parse_custom_attributes(header: str | None) -> dict[str, str]:
@@ -69,8 +74,14 @@ def default_model_fn(model_dir: str) -> Any:
     return artifacts.load_estimator(Path(model_dir))
 
 
-def default_input_fn(request_body: bytes, request_content_type: str | None) -> np.ndarray:
-    return codecs.decode(request_body, request_content_type)
+def default_input_fn(request_body: bytes, request_content_type: str | None,
+                     context: RequestContext | None = None) -> Any:
+    """The body as the model's input: a float64 array, or rows of objects (floats and
+    strings) when the model has categorical features (codecs.decode; metadata.json's schema)."""
+    data, header = codecs.decode_request(request_body, request_content_type, context.schema if context else None)
+    if context is not None:
+        context.csv_header = header is not None
+    return data
 
 
 def default_predict_fn(input_data: Any, model: Any, context: RequestContext | None = None) -> Any:
@@ -98,7 +109,14 @@ def default_predict_fn(input_data: Any, model: Any, context: RequestContext | No
 
 
 def default_output_fn(prediction: Any, accept: str, context: RequestContext | None = None) -> bytes:
-    return codecs.encode(prediction, accept, context.classes if context else None)
+    """The predictions in `accept`; a CSV request's header gets a header back (the label's
+    name, or the classes for probabilities), so every line sent has its line answered."""
+    if context is None:
+        return codecs.encode(prediction, accept)
+    header = None
+    if context.csv_header and context.schema is not None:
+        header = context.classes if context.classes is not None else [context.schema.label]
+    return codecs.encode(prediction, accept, context.classes, header=header)
 
 
 # -- the pipeline -------------------------------------------------------------------------
@@ -142,6 +160,7 @@ class InferencePipeline:
                 "has no output_fn to encode it."
             )
         self.metadata = artifacts.load_metadata(model_dir)
+        self.schema = Schema.from_metadata(self.metadata)
         model_fn = get("model_fn") or default_model_fn
         try:
             self.model = model_fn(str(model_dir))
@@ -157,6 +176,8 @@ class InferencePipeline:
 
     def invoke(self, body: bytes, context: RequestContext) -> tuple[bytes, str]:
         """Answer one request: (response body, response content type)."""
+        if context.schema is None:
+            context.schema = self.schema
         if self.transform_fn is not None:
             result = self._call(self.transform_fn, self.model, body, context.content_type,
                                 context.accept, context=context, stage="transform_fn")
@@ -172,8 +193,9 @@ class InferencePipeline:
         except ByocError:
             raise
         except Exception as exc:
-            log.error("[%s] %s raised:", context.request_id, stage, exc_info=True)
-            if stage == "input_fn":  # the user's decoder refused the payload
+            if stage == "input_fn":  # the user's decoder refused the payload: a 400, whose log line
+                # (container.app) has no traceback, so this is where the user's own one is kept
+                log.warning("[%s] input_fn raised:", context.request_id, exc_info=True)
                 raise RequestError(f"input_fn could not decode the request: {type(exc).__name__}: {exc}") from exc
             raise PredictionError(f"{stage} failed: {type(exc).__name__}: {exc}") from exc
 

@@ -1,8 +1,12 @@
-"""Header-less numeric CSV, the format of SageMaker's built-in algorithms, to float arrays.
+"""CSV text to arrays, and saying exactly where it is wrong.
 
-The fast path hands the bytes to numpy's C parser. When it fails, locate_error reads the
-same bytes again in Python to say exactly where and why, with 1-based line and column
-numbers that match what an editor shows. Only failures pay for that second pass.
+Header-less numeric CSV, the format of SageMaker's built-in algorithms, goes to a float64
+array: the C parser (fastcsv) first, numpy's parser for what it does not take. When both
+fail, locate_error reads the same bytes again in Python to say where and why, with 1-based
+line and column numbers that match what an editor shows. Only failures pay for that pass.
+
+CSV with text columns or missing values is read by frames.py; locate_table_error is its
+locator, with the same kind of answer.
 """
 
 from __future__ import annotations
@@ -11,11 +15,19 @@ import csv
 import io
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
 from . import fastcsv
+
+
+#: Fields that mean "no value" in CSV: empty, or the usual spellings of it. In a numeric column
+#: numpy's "nan" is a number already; in a text column these are missing too, never a category.
+MISSING_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")
+
+#: CsvError.kind: a field that is text where a number must be, an empty field, anything else.
+TEXT, EMPTY, STRUCTURE = "text", "empty", "structure"
 
 
 @dataclass
@@ -26,6 +38,15 @@ class CsvError(ValueError):
     column: int | None
     reason: str
     looks_like_header: bool = False
+    #: TEXT and EMPTY are values a table with text columns and missing values may hold.
+    kind: str = STRUCTURE
+    #: The field at fault, for TEXT and EMPTY.
+    value: str | None = None
+
+    @property
+    def missing_value(self) -> bool:
+        """The field is empty, or a spelling of "no value" (MISSING_MARKERS)."""
+        return self.kind in (TEXT, EMPTY) and (self.value or "") in MISSING_MARKERS
 
     def __str__(self) -> str:
         where = []
@@ -105,17 +126,77 @@ def locate_error(stream: BinaryIO) -> CsvError | None:
                 "every row needs the same number of columns",
             )
         for column, field in enumerate(fields, start=1):
-            if not _is_number(field):
+            if not is_number(field):
                 header = number == first_line and _mostly_text(fields)
                 if field == "":
-                    reason = "is empty: write a missing value as nan"
+                    reason, kind = "is empty: write a missing value as nan", EMPTY
                 else:
-                    reason = f"{field!r} is not a number"
-                return CsvError(number, column, reason, looks_like_header=header)
+                    reason, kind = f"{field!r} is not a number", TEXT
+                return CsvError(number, column, reason, looks_like_header=header, kind=kind, value=field)
     return None
 
 
-def _is_number(field: str) -> bool:
+def locate_table_error(stream: BinaryIO, *, numeric: Iterable[int] = (), header: bool = False,
+                       width: int | None = None, width_source: str | None = None) -> CsvError | None:
+    """The first thing in CSV with text columns that frames.read refuses or would misread.
+
+    Rows must all have as many fields as the first, or `width` (which `width_source` words,
+    "channel 'train' has 17"); a column whose 0-based position is in `numeric` must hold
+    numbers or missing values. Quoted fields may span lines; line numbers are those an
+    editor shows. None when the text is fine.
+    """
+    numeric = tuple(numeric)
+    reader = None
+    try:
+        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), strict=True)
+        expected, first_line, last = width, None, 0
+        for fields in reader:
+            line, last = last + 1, reader.line_num  # where the record starts: it may span lines
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # empty lines hold no record
+            if first_line is None:
+                first_line = line
+                expected = len(fields) if expected is None else expected
+            if len(fields) != expected:
+                than = width_source or f"line {first_line} has {expected}"
+                return CsvError(line, None, f"has {len(fields)} columns, but {than}: "
+                                "every row needs the same number of columns")
+            if header and line == first_line:
+                continue
+            for column in numeric:
+                field = fields[column].strip()
+                if field not in MISSING_MARKERS and not is_number(field):
+                    return CsvError(line, column + 1, f"{field!r} is not a number", kind=TEXT, value=field)
+    except UnicodeDecodeError:
+        return CsvError(None, None, "is not valid UTF-8 text (is the file binary?)")
+    except csv.Error as exc:
+        line = reader.line_num if reader is not None else 0
+        return CsvError(line or None, None, f"is not valid CSV ({exc})")
+    return None
+
+
+def header_like(lines: Iterable[list[str]]) -> bool:
+    """Whether the first of these rows reads as column names rather than data.
+
+    It does when every field of it is text and some column it names holds numbers (or
+    missing values) in every row after it: "age" over 41, 35, ... A table of text only
+    cannot tell, and is taken as data.
+    """
+    rows = [row for row in lines if row and any(f.strip() for f in row)]
+    if len(rows) < 2:
+        return False
+    first, rest = [f.strip() for f in rows[0]], rows[1:]
+    if not all(f and not is_number(f) for f in first):
+        return False
+    for column in range(len(first)):
+        values = [row[column].strip() for row in rest if column < len(row)]
+        numbers = [v for v in values if v not in MISSING_MARKERS]
+        if numbers and len(values) == len(rest) and all(is_number(v) for v in numbers):
+            return True
+    return False
+
+
+def is_number(field: str) -> bool:
     """What numpy's parser accepts: float() also takes digit separators (1_000); numpy does not."""
     if "_" in field:
         return False
@@ -127,4 +208,4 @@ def _is_number(field: str) -> bool:
 
 
 def _mostly_text(fields: list[str]) -> bool:
-    return sum(not _is_number(f) for f in fields) * 2 > len(fields)
+    return sum(not is_number(f) for f in fields) * 2 > len(fields)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import sys
 import time
 import traceback
@@ -19,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, channels, dataset, estimator, hooks, hyperparameters, metrics, resources
+from . import (artifacts, channels, dataset, estimator, hooks, hyperparameters, metrics, preprocessing,
+               resources)
 from .errors import ByocError, ConfigError, DataError, TrainingStopped, exit_code
 from .logs import configure_logging
 from .paths import Paths
 from .stopping import StopOnSignal
+from .tabular import is_number
 
 log = logging.getLogger("container.training")
 
@@ -63,8 +66,9 @@ def run(paths: Paths) -> int:
 
 
 def train(paths: Paths) -> None:
-    raw_hps = _read_json(paths.hyperparameters_file) or {}
+    raw_hps = _read_hyperparameters(paths.hyperparameters_file)
     hps = hyperparameters.parse(raw_hps)
+    options, model_hps = hyperparameters.split_options(hps)
     platform_hps = hyperparameters.reserved(raw_hps)
     res = resources.parse(_read_json(paths.resourceconfig_file))
     chans = channels.parse_inputdataconfig(_read_json(paths.inputdataconfig_file), paths)
@@ -105,16 +109,26 @@ def train(paths: Paths) -> None:
             f"{hooks.package_name()}.train must define ESTIMATORS (name -> estimator factory) "
             "and ESTIMATOR (the default name)."
         )
-    built = estimator.build(hps, registry, default)
+    built = estimator.build(model_hps, registry, default)
+    seeded = estimator.seed(built, options.seed)
+    if options.seed is not None:
+        random.seed(options.seed)  # for model code that draws from the global generators
+        np.random.seed(options.seed)
     log.info("Estimator %s: %r", built.name, built.estimator)
+    if options.seed is None:
+        log.info("Seed: none (seed=none), so every random_state stays as the estimator has it.")
+    else:
+        log.info("Seed %d: set %s.", options.seed, ", ".join(seeded) or "no parameter (none is called random_state)")
 
     t0 = time.monotonic()
-    data = {"train": dataset.load(train_channel, paths)}
+    data = {"train": dataset.load_training(train_channel, paths, options)}
+    schema = data["train"].schema
+    text_labels = data["train"].y.dtype == object
     for name in ("validation", "test"):
         if name in chans:
-            data[name] = dataset.load(chans[name], paths)
+            data[name] = dataset.load_like(chans[name], paths, schema, text_labels=text_labels)
     for name, ds in data.items():
-        log.info("Channel %s: %d rows, %d features, %d file(s)", name, len(ds.y), ds.n_features, ds.files)
+        log.info("Channel %s: %d rows, %d features, %d file(s)", name, ds.rows, ds.n_features, ds.files)
         if ds.n_features != data["train"].n_features:
             raise DataError(
                 f"Channel '{name}' has {ds.n_features} features but 'train' has "
@@ -124,20 +138,41 @@ def train(paths: Paths) -> None:
     log.info("Read the data in %.2f s.", time.monotonic() - t0)
 
     task = built.task
+    label = _label_words(schema)
     for name, ds in data.items():
-        _check_labels(name, ds.y, task, built.name)
-    if task == "classification":
-        for ds in data.values():
-            ds.y = _as_labels(ds.y)
+        ds.y = _checked_labels(name, ds.y, task, built.name, label)
+
+    missing = any(ds.missing if ds.missing is not None else preprocessing.has_missing(ds.X)
+                  for ds in data.values())
+    model, preprocess = preprocessing.wrap(built.estimator, schema, missing=missing)
+    log.info("Preprocessing: %s", preprocess)
 
     t0 = time.monotonic()
     train_ds = data["train"]
-    built.estimator.fit(train_ds.X, train_ds.y)
+    model.fit(train_ds.X, train_ds.y)
     log.info("Fitted in %.2f s.", time.monotonic() - t0)
+    found = preprocessing.categories(model)
+    if found is not None:
+        schema = schema.with_categories(found)
+        log.info("Categories: %s", ", ".join(f"{schema.describe(i).strip(chr(39))} ({len(schema.features[i].categories)})"
+                                              for i in schema.categorical))
+
+    classes = getattr(model, "classes_", None)
+    class_list = np.asarray(classes).tolist() if classes is not None else None
+    positive = None
+    if task == "classification" and class_list is not None:
+        try:
+            positive = metrics.positive_class(class_list, options.positive_class)
+        except ValueError as exc:
+            raise ConfigError(f"Hyperparameter {exc}.") from None
+        if positive is not None:
+            log.info("Binary metrics (auc, precision, recall) count %r as the positive class of %s%s.",
+                     positive, class_list, "" if options.positive_class is not None
+                     else "; set positive_class to choose another")
 
     scores: dict[str, float] = {}
     for name, ds in data.items():
-        for metric, value in metrics.score(task, built.estimator, ds.X, ds.y).items():
+        for metric, value in metrics.score(task, model, ds.X, ds.y, positive).items():
             scores[f"{name}:{metric}"] = value
             print(metrics.format_line(f"{name}:{metric}", value), flush=True)
 
@@ -146,44 +181,76 @@ def train(paths: Paths) -> None:
         "estimator_class": f"{type(built.estimator).__module__}.{type(built.estimator).__qualname__}",
         "task": task,
         "n_features": train_ds.n_features,
+        **schema.to_metadata(),
+        "preprocessing": preprocess,
         "hyperparameters": hps,
+        "seed": options.seed,
         "metrics": scores,
         "training_job": os.environ.get("TRAINING_JOB_NAME"),
-        "trained_rows": int(len(train_ds.y)),
+        "trained_rows": train_ds.rows,
     }
-    classes = getattr(built.estimator, "classes_", None)
-    if classes is not None:
-        metadata["classes"] = np.asarray(classes).tolist()
-    written = artifacts.save(paths.model_dir, built.estimator, metadata)
+    if class_list is not None:
+        metadata["classes"] = class_list
+        if positive is not None:
+            metadata["positive_class"] = positive
+    written = artifacts.save(paths.model_dir, model, metadata)
     log.info("Model written: %s", ", ".join(str(p) for p in written))
 
 
-def _check_labels(channel: str, y: np.ndarray, task: str, estimator_name: str) -> None:
-    """Missing labels, or a classifier given continuous ones: say so, rather than let fit() fail."""
-    missing = np.flatnonzero(~np.isfinite(y))
+def _label_words(schema: Any) -> str:
+    """How error messages name the label column."""
+    if isinstance(schema.label, str):
+        return f"the label column '{schema.label}'"
+    return "the first column" if schema.label == 0 else f"the label (column {schema.label + 1})"
+
+
+def _checked_labels(channel: str, y: np.ndarray, task: str, estimator_name: str, label: str) -> np.ndarray:
+    """The labels fit() is given: checked for missing ones and for the task, whole numbers as
+    integers (a classifier then answers 1 rather than 1.0), text kept as it is."""
+    text = y.dtype == object
+    missing = np.flatnonzero(_isna(y) if text else ~np.isfinite(y))
     if missing.size:
         raise DataError(
-            f"Channel '{channel}' has {missing.size} row(s) whose label (the first column) is "
-            f"missing or infinite; the first is row {missing[0] + 1} of the channel.",
-            hint="Every row needs its label in the first column.",
+            f"Channel '{channel}' has {missing.size} row(s) whose label ({label}) is "
+            f"missing{'' if text else ' or infinite'}; the first is row {missing[0] + 1} of the channel.",
+            hint="Every row needs its label.",
         )
+    if text:
+        if task == "regression":
+            first = next((i for i, v in enumerate(y) if not is_number(str(v))), 0)
+            raise DataError(
+                f"Channel '{channel}': estimator '{estimator_name}' is a regressor, but {label} holds "
+                f"text, e.g. {y[first]!r} in row {first + 1}.",
+                hint="A regressor needs numeric labels; for classes use a classifier "
+                "(estimator=random_forest, for example).",
+            )
+        return y
     if task == "classification":
         fractional = np.flatnonzero(y != np.round(y))
         if fractional.size:
             raise DataError(
                 f"Channel '{channel}': estimator '{estimator_name}' is a classifier, but labels "
-                f"(the first column) are not whole numbers, e.g. {y[fractional[0]]:g} in row "
+                f"({label}) are not whole numbers, e.g. {y[fractional[0]]:g} in row "
                 f"{fractional[0] + 1}.",
                 hint="For a numeric target use a regressor (estimator=random_forest_regressor, "
-                "for example); for classes, write them as integers 0, 1, 2...",
+                "for example); for classes, write them as integers 0, 1, 2... or as names.",
             )
-
-
-def _as_labels(y: np.ndarray) -> np.ndarray:
-    """Whole-number labels as integers, so predictions read 1 rather than 1.0."""
-    if y.size and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        return y.astype(np.int64)
+        if y.size:
+            return y.astype(np.int64)
     return y
+
+
+def _isna(values: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _read_hyperparameters(path: Path) -> Any:
+    """hyperparameters.json; an empty file (as AWS's own sample kit ships) means none."""
+    if path.is_file() and not path.read_text().strip():
+        return {}
+    return _read_json(path) or {}
 
 
 def _read_json(path: Path) -> Any:

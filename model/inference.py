@@ -9,7 +9,9 @@ inference.py ports unchanged. Each hook may also take a last `context` argument
     def predict_fn(input_data, model): ...
     def output_fn(prediction, accept): ...            # returns bytes, or (bytes, content_type)
 
-The defaults load model.joblib, decode CSV, JSON, JSON Lines and NPY into a 2-D array,
-call predict() (or predict_proba() when the request asks for probabilities) and encode
-the result in the type the Accept header asks for.
+The defaults load model.joblib, decode CSV, JSON, JSON Lines and NPY into what the model
+takes (a 2-D float array; with categorical features, a 2-D object array of floats and
+strings in training's column order: see metadata.json), call predict() (or predict_proba() when the request asks for
+probabilities) and encode the result, in the user's own class labels, in the type the
+Accept header asks for.
 """

@@ -2,8 +2,11 @@
 
 The `estimator` hyperparameter picks an entry of ESTIMATORS (ESTIMATOR when it is not
 given); every other hyperparameter is a parameter of that estimator, checked against its
-get_params(). To bring another algorithm, add one line to ESTIMATORS: any callable that
-returns an object with fit() and predict() works, a scikit-learn Pipeline included.
+get_params(), except the four `train` reads itself: label_column, categorical_columns,
+positive_class and seed. To bring another algorithm, add one line to ESTIMATORS: any
+callable that returns an object with fit() and predict() works, a scikit-learn Pipeline
+included. For data with text columns or missing values, `train` puts the encoding in front
+of it (container/preprocessing.py), so the saved model takes the raw rows.
 """
 
 from sklearn.ensemble import (

@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
     tr.add_argument("--test", type=path_arg, help="file or folder for the test channel")
     tr.add_argument("-H", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                     help="a hyperparameter (repeat); VALUE is parsed as JSON when it can be")
+    tr.add_argument("--content-type", default="text/csv",
+                    help="the channels' ContentType (default: %(default)s; 'text/csv;header=present' when "
+                         "the files start with a header row)")
     tr.add_argument("--job-name", help="TRAINING_JOB_NAME (default: byoc-<timestamp>)")
     tr.add_argument("--job-dir", type=path_arg, help="job folder (default: jobs/<job name>)")
     add_image_option(tr)
@@ -76,7 +79,8 @@ def train(args: argparse.Namespace) -> int:
     if (problem := names.problem("training job", name)) is not None:
         raise UsageError(f"--job-name: {problem}")
     start = launcher(args.image)
-    paths = jobdir.create(args.job_dir or Path("jobs") / name, jobdir.JobSpec(channels, hyperparameters))
+    spec = jobdir.JobSpec(channels, hyperparameters, content_type=args.content_type)
+    paths = jobdir.create(args.job_dir or Path("jobs") / name, spec)
     result = local.run_train(paths, echo=sys.stdout, job_name=name, launcher=start)
     return report_training(result)
 

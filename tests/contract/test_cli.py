@@ -172,6 +172,33 @@ def test_local_train_on_the_sample(tmp_path: Path, sample_data) -> None:
     assert metadata["hyperparameters"] == {"n_estimators": 5, "criterion": "entropy", "max_depth": None}
 
 
+def test_the_samples_of_real_data_train_as_the_readme_says(tmp_path: Path) -> None:
+    """`byoc sample --iris-names` and `--bank`, trained with the commands docs/data.md gives."""
+    assert byoc("sample", "--iris-names", str(tmp_path / "iris")).returncode == 0
+    iris = byoc("local", "train", "--train", str(tmp_path / "iris" / "training"), "--job-dir", str(tmp_path / "j1"),
+                "-H", "n_estimators=5")
+    assert iris.returncode == 0, iris.stdout + iris.stderr
+    assert json.loads((tmp_path / "j1" / "model" / "metadata.json").read_text())["classes"] == [
+        "setosa", "versicolor", "virginica"]
+
+    made = byoc("sample", "--bank", str(tmp_path / "bank"))
+    assert made.returncode == 0, made.stderr
+    assert "train: " in made.stdout and (tmp_path / "bank" / "payload.jsonl").is_file()
+    bank = byoc("local", "train", "--train", str(tmp_path / "bank" / "train"),
+                "--validation", str(tmp_path / "bank" / "validation"), "--job-dir", str(tmp_path / "j2"),
+                "--content-type", "text/csv;header=present", "-H", "label_column=y", "-H", "n_estimators=5")
+    assert bank.returncode == 0, bank.stdout + bank.stderr
+    config = json.loads((tmp_path / "j2" / "input" / "config" / "inputdataconfig.json").read_text())
+    assert {c["ContentType"] for c in config.values()} == {"text/csv;header=present"}
+    assert "validation:auc = " in bank.stdout
+    assert json.loads((tmp_path / "j2" / "model" / "metadata.json").read_text())["classes"] == ["no", "yes"]
+
+
+def test_sample_kinds_are_exclusive(tmp_path: Path) -> None:
+    result = byoc("sample", "--bank", "--iris-names", str(tmp_path))
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
 def test_local_train_failure_prints_the_reason(tmp_path: Path, sample_data) -> None:
     result = byoc("local", "train", "--train", str(sample_data["train"]), "--job-dir", str(tmp_path / "job"),
                   "-H", "estimator=xgboost")

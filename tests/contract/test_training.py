@@ -208,14 +208,12 @@ def test_hand_made_folder_without_config_files(runs) -> None:
     assert "validation:accuracy=" in result.log
 
 
-# -- failures ---------------------------------------------------------------------------------
-
-def header_row(make_job, tmp_path, rows):
-    write_csv(tmp_path / "d" / "with-header.csv", "label,sl,sw,pl,pw\n" + csv_text(rows))
-    return make_job({"train": tmp_path / "d"}, FAST)
+# -- real tables: class names, headers, text columns, missing values, seeds ----------------
 
 
-def non_numeric(make_job, tmp_path, rows):
+@job
+def text_in_a_numeric_column(make_job, tmp_path, data):
+    rows = data.rows["train"]
     write_csv(tmp_path / "d" / "a.csv", csv_text(rows[:10]))
     text = csv_text(rows[10:20]).splitlines()
     text[2] = "1,5.1,3.5,oops,0.2"
@@ -223,9 +221,166 @@ def non_numeric(make_job, tmp_path, rows):
     return make_job({"train": tmp_path / "d"}, FAST)
 
 
-def non_numeric_gzip(make_job, tmp_path, rows):
-    text = csv_text(rows[:10]) + "2,6.1,,4.0,1.2\n"
+def test_a_text_value_makes_its_column_categorical_and_the_log_says_where(runs) -> None:
+    paths, result = runs["text_in_a_numeric_column"]
+    assert result.returncode == 0, result.log
+    metadata = assert_model_written(paths)
+    assert metadata["model_input"] == "objects" and metadata["feature_names"] is None
+    pl = metadata["features"][2]
+    assert (pl["kind"], pl["source"], pl["column"]) == ("categorical", "inferred", 3)
+    assert "oops" in pl["categories"] and [f["kind"] for f in metadata["features"]].count("numeric") == 3
+    assert "file 'sub/part-2.csv', line 3, column 4: 'oops' is not a number, so it is read as a table" in result.log
+    assert "column 4 is categorical because of text such as 'oops' (row 13 of the channel)" in result.log
+    assert metadata["preprocessing"].startswith("OrdinalEncoder")
+
+
+@job
+def empty_fields(make_job, tmp_path, data):
+    rows = data.rows["train"]
+    text = csv_text(rows[:40]) + "2,6.1,,4.0,1.2\n0,5.0,3.4,NA,0.2\n" + csv_text(rows[40:])
     write_csv(tmp_path / "d" / "part.csv.gz", text, compress=True)
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+@job
+def empty_fields_logistic(make_job, tmp_path, data):
+    paths = empty_fields(make_job, tmp_path, data)
+    paths.hyperparameters_file.write_text(json.dumps({"estimator": "logistic_regression"}))
+    return paths
+
+
+def test_empty_fields_are_missing_values_the_forest_takes_as_they_are(runs) -> None:
+    paths, result = runs["empty_fields"]
+    assert result.returncode == 0, result.log
+    metadata = assert_model_written(paths)
+    assert metadata["trained_rows"] == 102 and metadata["model_input"] == "array"
+    assert all(f["kind"] == "numeric" for f in metadata["features"])
+    assert "missing values in column 3 (1.0%), column 4 (1.0%)" in result.log
+    assert metadata["preprocessing"].startswith("none")
+    model = joblib.load(paths.model_dir / "model.joblib")
+    assert type(model).__name__ == "RandomForestClassifier"  # the estimator itself, NaN and all
+    assert model.predict(np.array([[6.1, np.nan, 4.0, 1.2]])).shape == (1,)
+
+
+def test_empty_fields_are_imputed_for_an_estimator_that_needs_every_value(runs) -> None:
+    paths, result = runs["empty_fields_logistic"]
+    assert result.returncode == 0, result.log
+    metadata = assert_model_written(paths)
+    assert metadata["preprocessing"] == "SimpleImputer(median) for missing values"
+    model = joblib.load(paths.model_dir / "model.joblib")
+    assert [name for name, _ in model.steps] == ["impute", "model"]
+    assert model.predict(np.array([[np.nan, np.nan, 4.0, 1.2]])).shape == (1,)
+
+
+@job
+def names_like_the_aws_sample(make_job, tmp_path, data):
+    # AWS's scikit_bring_your_own local kit: test_dir/input/config/hyperparameters.json (empty),
+    # test_dir/input/data/training/iris.csv with the class name first, no other config file.
+    paths = Paths(tmp_path / "test_dir")
+    paths.config_dir.mkdir(parents=True)
+    paths.hyperparameters_file.write_text("")
+    write_csv(paths.channel_dir("training") / "iris.csv", named_text(data.rows["train"]))
+    return paths
+
+
+def test_class_names_first_without_a_header_as_the_aws_sample_has_them(runs, iris_rows) -> None:
+    paths, result = runs["names_like_the_aws_sample"]
+    assert result.returncode == 0, result.log
+    metadata = assert_model_written(paths)
+    assert metadata["classes"] == ["setosa", "versicolor", "virginica"]
+    assert metadata["hyperparameters"] == {} and metadata["seed"] == 0
+    assert metadata["model_input"] == "array" and metadata["label_column"] == 0
+    assert "positive_class" not in metadata  # three classes: auc, precision and recall are macro
+    model = joblib.load(paths.model_dir / "model.joblib")
+    predicted = model.predict(iris_rows["test"][:, 1:])
+    assert set(predicted) <= set(NAMES) and (predicted == NAMES[iris_rows["test"][:, 0].astype(int)]).mean() > 0.8
+    assert "train:accuracy=" in result.log and "train:auc=" in result.log
+
+
+@job
+def header_and_label_column(make_job, tmp_path, data):
+    rows = data.rows["train"][:, [1, 2, 0, 3, 4]]  # the label in the middle
+    write_csv(tmp_path / "d" / "a.csv", with_header(rows, "sl,sw,species,pl,pw"))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "label_column": "species"},
+                    content_type="text/csv;header=present")
+
+
+def test_a_header_names_the_features_and_label_column_picks_the_label(runs) -> None:
+    paths, result = runs["header_and_label_column"]
+    assert result.returncode == 0, result.log
+    metadata = assert_model_written(paths)
+    assert metadata["feature_names"] == ["sl", "sw", "pl", "pw"] and metadata["label_column"] == "species"
+    assert metadata["header"] == ["sl", "sw", "species", "pl", "pw"]
+    assert metadata["model_input"] == "array" and metadata["classes"] == [0, 1, 2]
+    assert [f["column"] for f in metadata["features"]] == [0, 1, 3, 4]
+    assert metadata["metrics"]["train:accuracy"] > 0.9
+
+
+@job
+def forced_categorical(make_job, tmp_path, data):
+    write_csv(tmp_path / "d" / "a.csv", with_header(data.rows["train"]))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "categorical_columns": "pw"},
+                    content_type="text/csv;header=present")
+
+
+def test_categorical_columns_forces_a_numeric_column_to_categories(runs) -> None:
+    paths, result = runs["forced_categorical"]
+    assert result.returncode == 0, result.log
+    metadata = assert_model_written(paths)
+    pw = metadata["features"][3]
+    assert (pw["name"], pw["kind"], pw["source"]) == ("pw", "categorical", "categorical_columns")
+    assert "0.2" in pw["categories"]  # the text the file held, as a request will send it
+    assert metadata["model_input"] == "objects"
+    assert "1 categorical feature(s) forced by categorical_columns: pw" in result.log
+
+
+@job
+def seeded_once(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"n_estimators": 8})
+
+
+@job
+def seeded_twice(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"n_estimators": 8})
+
+
+@job
+def unseeded(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"n_estimators": 8, "seed": "none"})
+
+
+@job
+def own_random_state(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"n_estimators": 8, "random_state": 3, "seed": 11})
+
+
+def test_default_training_is_reproducible(runs, iris_rows) -> None:
+    models = []
+    for name in ("seeded_once", "seeded_twice"):
+        paths, result = runs[name]
+        assert result.returncode == 0, result.log
+        assert assert_model_written(paths)["seed"] == 0
+        assert "Seed 0: set random_state." in result.log
+        models.append(joblib.load(paths.model_dir / "model.joblib"))
+    X = np.vstack([iris_rows["test"][:, 1:], iris_rows["test"][:, 1:] + 0.37])  # off the training points too
+    np.testing.assert_array_equal(models[0].predict_proba(X), models[1].predict_proba(X))
+
+
+def test_seed_none_leaves_random_state_alone_and_random_state_given_wins(runs) -> None:
+    paths, result = runs["unseeded"]
+    assert result.returncode == 0, result.log
+    assert assert_model_written(paths)["seed"] is None
+    assert joblib.load(paths.model_dir / "model.joblib").random_state is None
+    paths, result = runs["own_random_state"]
+    assert result.returncode == 0, result.log
+    assert assert_model_written(paths)["seed"] == 11
+    assert joblib.load(paths.model_dir / "model.joblib").random_state == 3
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+def header_row(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "with-header.csv", "label,sl,sw,pl,pw\n" + csv_text(rows))
     return make_job({"train": tmp_path / "d"}, FAST)
 
 
@@ -336,11 +491,96 @@ def bad_current_host(make_job, tmp_path, rows):
     return make_job({"train": tmp_path / "d"}, FAST, hosts=2, current_host="algo-7")
 
 
+NAMES = np.array(["setosa", "versicolor", "virginica"])
+
+
+def named_text(rows: np.ndarray) -> str:
+    """Iris rows with the class name first, as AWS's scikit_bring_your_own sample has them."""
+    return "".join(",".join([NAMES[int(row[0])], *(f"{v:g}" for v in row[1:])]) + "\n" for row in rows)
+
+
+def with_header(rows: np.ndarray, header: str = "label,sl,sw,pl,pw") -> str:
+    return header + "\n" + csv_text(rows)
+
+
+def regressor_with_text_labels(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", named_text(rows))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "random_forest_regressor", "n_estimators": 5})
+
+
+def unknown_label_column(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_header(rows, "label,sepal_length,sw,pl,pw"))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "label_column": "species"},
+                    content_type="text/csv;header=present")
+
+
+def label_column_name_without_header(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", named_text(rows))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "label_column": "species"})
+
+
+def unknown_categorical_column(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_header(rows))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "categorical_columns": "colour"},
+                    content_type="text/csv;header=present")
+
+
+def label_as_categorical_column(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_header(rows))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "categorical_columns": ["label", "sl"]},
+                    content_type="text/csv;header=present")
+
+
+def text_in_a_numeric_validation_column(make_job, tmp_path, rows):
+    write_csv(tmp_path / "t" / "a.csv", csv_text(rows))
+    text = csv_text(rows[:5]).splitlines()
+    text[2] = "1,5.1,3.5,oops,0.2"
+    write_csv(tmp_path / "v" / "v.csv", "\n".join(text) + "\n")
+    return make_job({"train": tmp_path / "t", "validation": tmp_path / "v"}, FAST)
+
+
+def short_row_in_a_table(make_job, tmp_path, rows):
+    lines = with_header(rows[:10]).splitlines()
+    lines[3] = "1,5.1,3.5"  # line 4: two fields short, which pandas alone would fill with NaN
+    write_csv(tmp_path / "d" / "short.csv", "\n".join(lines) + "\n")
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def files_with_other_headers(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_header(rows[:50]))
+    write_csv(tmp_path / "d" / "b.csv", with_header(rows[50:], "label,pw,pl,sw,sl"))
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def duplicate_header_name(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_header(rows, "label,sl,sl,pl,pw"))
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def unknown_positive_class(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", named_text(rows))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "positive_class": "maybe"})
+
+
+def bad_seed(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
+    return make_job({"train": tmp_path / "d"}, {**FAST, "seed": -1})
+
+
 FAILURES = [
     # builder, exit code, strings the failure's first line must hold
     (header_row, 3, ["'train'", "with-header.csv", "line 1", "header"]),
-    (non_numeric, 3, ["'train'", "sub/part-2.csv", "line 3", "column 4", "'oops' is not a number"]),
-    (non_numeric_gzip, 3, ["part.csv.gz", "line 11", "column 3", "empty"]),
+    (regressor_with_text_labels, 3, ["'train'", "regressor", "the first column", "text", "'setosa' in row 1"]),
+    (unknown_label_column, 2, ["label_column='species'", "not a column", "sepal_length"]),
+    (label_column_name_without_header, 2, ["label_column='species'", "no header"]),
+    (unknown_categorical_column, 2, ["categorical_columns='colour'", "not a column"]),
+    (label_as_categorical_column, 2, ["categorical_columns", "'label'", "label column"]),
+    (text_in_a_numeric_validation_column, 3, ["'validation'", "v.csv", "line 3", "column 4", "'oops' is not a number"]),
+    (short_row_in_a_table, 3, ["'train'", "short.csv", "line 4", "has 3 columns, but line 1 has 5"]),
+    (files_with_other_headers, 3, ["'train'", "b.csv", "another header", "a.csv"]),
+    (duplicate_header_name, 3, ["'train'", "names column 'sl' twice"]),
+    (unknown_positive_class, 2, ["positive_class='maybe'", "not one of the classes", "setosa"]),
+    (bad_seed, 2, ["seed=-1", "whole number"]),
     (ragged, 3, ["ragged.csv", "line 5", "has 3 columns, but line 1 has 5"]),
     (non_utf8, 3, ["latin1.csv", "line 4", "UTF-8"]),
     (files_disagree, 3, ["'b.csv' has 4 columns", "'a.csv' has 5"]),

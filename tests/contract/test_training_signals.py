@@ -70,14 +70,32 @@ def test_pipe_mode_bad_record_names_the_fifo_and_line(make_job, sample_data, iri
     paths = make_job({"train": sample_data["train"]}, {"n_estimators": 5}, input_mode="Pipe")
     shutil.rmtree(paths.channel_dir("train"))
     fifo = paths.channel_fifo("train", 0)
-    writer = feed_fifo(fifo, (csv_text(iris_rows["train"][:5]) + "1,2,x,4,5\n").encode())
+    writer = feed_fifo(fifo, (csv_text(iris_rows["train"][:5]) + "1,2,3\n").encode())
     try:
         result = local.run_train(paths)
     finally:
         unblock(fifo, writer)
     assert result.returncode == 3, result.log
     first = paths.failure_file.read_text().splitlines()[0]
-    assert "train_0" in first and "line 6" in first and "column 3" in first
+    assert "train_0" in first and "line 6" in first and "has 3 columns, but line 1 has 5" in first
+
+
+def test_pipe_mode_text_is_read_once_and_kept_for_the_table_reader(make_job, sample_data, iris_rows) -> None:
+    # The numeric path stops at the text; the table reader needs the bytes again, and a FIFO
+    # gives them once: they are kept in memory.
+    paths = make_job({"train": sample_data["train"]}, {"n_estimators": 5}, input_mode="Pipe")
+    shutil.rmtree(paths.channel_dir("train"))
+    fifo = paths.channel_fifo("train", 0)
+    rows = csv_text(iris_rows["train"]).splitlines()
+    names = ["setosa", "versicolor", "virginica"]
+    text = "".join(f"{names[int(float(r.split(',')[0]))]},{r.split(',', 1)[1]}\n" for r in rows)
+    writer = feed_fifo(fifo, (csv_text(iris_rows["train"][:3]) + text).encode())
+    try:
+        result = local.run_train(paths)
+    finally:
+        unblock(fifo, writer)
+    assert result.returncode == 0, result.log
+    assert json.loads((paths.model_dir / "metadata.json").read_text())["trained_rows"] == 103
 
 
 class Lines:

@@ -7,10 +7,13 @@ numpy path's, and on anything else it must stop so the numpy path decides. No ti
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
+import math
 import random
 import warnings
 from decimal import Decimal, getcontext
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -444,3 +447,205 @@ def test_a_late_error_in_a_large_file_is_located_without_the_numpy_path(
     monkeypatch.setattr(np, "loadtxt", only_small)
     with pytest.raises(DataError, match="line 5001, column 3: 'oops' is not a number"):
         dataset.load(Channel("train"), paths)
+
+
+# -- the review's mends (issue 12) -------------------------------------------------------------
+
+EXACT, EISEL_LEMIRE, STRTOD = 0, 1, 2
+
+
+def float_bits(value: float) -> int:
+    return int(np.array([value]).view(np.uint64)[0])
+
+
+@pytest.mark.parametrize("text", [
+    b"1e99999999999999999999", b"-1e99999999999999999999", b"1e-99999999999999999999", b"0e99999999999999999999",
+    b"1e1000000000", b"-0.5e-1000000000", b"0." + b"0" * 40 + b"1e99999999999999999999",
+    b"1" + b"0" * 400 + b"e-99999999999999999999", b"123456789012345678901234567890e-99999999999999999999999",
+])
+def test_an_exponent_too_long_to_hold_takes_the_slow_path(text: bytes) -> None:
+    """Past 10^9 the written exponent saturates; only strtod, reading the text, may decide."""
+    value, path = fastcsv._csvparse.parse_number_path(text)
+    assert path == STRTOD
+    assert float_bits(value) == float_bits(float(text))
+    data = text + b"," + text + b"\n1,2\n"
+    assert fastcsv.parse_bytes(data) is not None
+    assert_equivalent(data)
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    (b"1.5e0000000000000000000000000000000000000000000000022", EXACT),  # long, but small: not saturated
+    (b"1e999999999", STRTOD),  # nine digits: held exactly, out of every fast path's range
+    (b"1.2345678901234567", EISEL_LEMIRE),
+    (b"0.1", EXACT),
+])
+def test_paths_of_ordinary_numbers(text: bytes, path: int) -> None:
+    value, got = fastcsv._csvparse.parse_number_path(text)
+    assert (float_bits(value), got) == (float_bits(float(text)), path)
+
+
+@pytest.mark.parametrize("text", [b"", b"-", b"1e", b"1.2.3", b" 1", b"1 ", b"0x10", b"1_0", b".", b"nan(1)"])
+def test_parse_number_path_reads_whole_numbers_only(text: bytes) -> None:
+    assert fastcsv._csvparse.parse_number_path(text) is None
+
+
+def sentinel_rows(rows: int, width: int) -> np.ndarray:
+    return np.full((rows, width), 0x7FF4DEADBEEF0001, dtype=np.uint64).view(np.float64)
+
+
+def test_the_c_parser_writes_only_the_rows_it_is_given() -> None:
+    out = sentinel_rows(6, 2)
+    data = b"1,2\n3,4\n5,6\n7,8\n"
+    rows, kind, line, _ = fastcsv._csvparse.parse_into(data, 0, len(data), out[2:4], 0, 2)
+    assert (rows, kind, line) == (2, 3, 8)  # full after two rows: a stop, not an overflow
+    assert out[2:4].tolist() == [[1, 2], [3, 4]]
+    untouched = out.view(np.uint64)[[0, 1, 4, 5]]
+    assert (untouched == 0x7FF4DEADBEEF0001).all()
+
+
+def test_each_thread_gets_its_own_slice_of_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastcsv, "PARALLEL_MIN_BYTES", 0)
+    real = fastcsv._csvparse
+    calls: list[tuple[np.ndarray, int]] = []
+
+    class Recording:
+        count_newlines = staticmethod(real.count_newlines)
+
+        @staticmethod
+        def parse_into(data: Any, start: int, stop: int, out: np.ndarray, row: int, ncols: int) -> Any:
+            calls.append((out, row))
+            return real.parse_into(data, start, stop, out, row, ncols)
+
+    monkeypatch.setattr(fastcsv, "_csvparse", Recording)
+    data = random_csv(300, 3, 1)
+    out = np.empty((300, 3))
+    assert fastcsv.parse_into(data, 0, len(data), out, 0, 3, threads=4) == 300
+    assert len(calls) == 4 and all(row == 0 for _, row in calls)
+    slices = [view for view, _ in calls]
+    assert sum(view.shape[0] for view in slices) == 300
+    for i, view in enumerate(slices):
+        assert view.base is out or view.base is out.base
+        assert not any(np.shares_memory(view, other) for other in slices[i + 1:])
+    assert same_bits(out, numpy_parse(data))
+
+
+def test_a_thread_whose_piece_holds_more_rows_than_counted_stops_instead_of_overwriting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were a piece's line count ever short, its thread would stop at the end of its slice."""
+    monkeypatch.setattr(fastcsv, "PARALLEL_MIN_BYTES", 0)
+    counted = fastcsv.count_lines
+    monkeypatch.setattr(fastcsv, "count_lines", lambda data, start=0, stop=None: max(0, counted(data, start, stop) - 1))
+    data = random_csv(40, 2, 2)
+    out = sentinel_rows(40, 2)
+    stops: list[int] = []
+    assert fastcsv.parse_into(data, 0, len(data), out, 0, 2, threads=2, stops=stops) is None
+    assert stops and data[stops[0] - 1:stops[0]] == b"\n"  # where the first slice was full
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: np.zeros((4, 2), dtype=np.float32), "native float64"),
+    (lambda: np.zeros((4, 2), dtype=np.int64), "native float64"),
+    (lambda: np.zeros((4, 2), dtype=">f8"), "native float64"),
+    (lambda: np.asfortranarray(np.zeros((4, 2))), "C-contiguous"),
+    (lambda: np.zeros((4, 4))[:, ::2], "C-contiguous"),
+    (lambda: np.zeros((4, 3)), r"shape \(rows, ncols\)"),
+    (lambda: np.zeros(8), r"shape \(rows, ncols\)"),
+    (lambda: bytearray(64), "native float64"),
+    (lambda: memoryview(bytearray(64)).cast("q", (4, 2)), "native float64"),
+    (lambda: [[0.0, 0.0]] * 4, "C-contiguous float64 array"),  # no buffer at all
+])
+def test_the_output_buffer_is_checked_before_anything_is_written(make: Any, message: str) -> None:
+    out = make()
+    before = None
+    if isinstance(out, (bytearray, memoryview)) or isinstance(out, np.ndarray) and out.flags.c_contiguous:
+        before = bytes(memoryview(out).cast("B"))
+    with pytest.raises(ValueError, match=message):
+        fastcsv._csvparse.parse_into(b"1,2\n3,4\n", 0, 8, out, 0, 2)
+    if before is not None:
+        assert bytes(memoryview(out).cast("B")) == before
+
+
+def test_a_read_only_output_is_refused() -> None:
+    out = np.zeros((4, 2))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fastcsv._csvparse.parse_into(b"1,2\n", 0, 4, out, 0, 2)
+    assert not out.any()
+    with pytest.raises(ValueError, match="read-only"):
+        fastcsv._csvparse.parse_into(b"1,2\n", 0, 4, memoryview(bytes(64)).cast("d", (4, 2)), 0, 2)
+
+
+def test_any_writable_c_contiguous_float64_buffer_is_accepted() -> None:
+    buffer = bytearray(32)
+    assert fastcsv._csvparse.parse_into(b"1,2\n3,4\n", 0, 8, memoryview(buffer).cast("d", (2, 2)), 0, 2) == (2, 0, -1, -1)
+    assert np.frombuffer(buffer).tolist() == [1, 2, 3, 4]
+    assert fastcsv._csvparse.parse_into(b"", 0, 0, np.empty((0, 2), order="F"), 0, 2) == (0, 0, -1, -1)
+
+
+def test_the_row_buffer_grows_in_place_when_nothing_else_refers_to_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="container.fastcsv")
+    data = random_csv(500, 4, 3)
+    sink = fastcsv.RowSink(capacity=1, chunk_bytes=256)  # grows many times
+    assert sink.add(lambda: io.BytesIO(data)) == (500, 4)
+    result = sink.result()
+    assert "growing the row buffer" in caplog.text and "copying" not in caplog.text
+    assert result.base is None and result.flags.owndata  # the one array, shrunk in place
+    assert same_bits(result, numpy_parse(data))
+
+
+def test_the_row_buffer_is_never_reallocated_under_a_live_view(caplog: pytest.LogCaptureFixture) -> None:
+    """numpy's resize(refcheck=False) would move the data under the view (a use after free);
+    a view held elsewhere makes the sink copy instead, and the view keeps its values."""
+    caplog.set_level("DEBUG", logger="container.fastcsv")
+    first, second = random_csv(10, 3, 4), random_csv(300, 3, 5)
+    sink = fastcsv.RowSink(capacity=10, chunk_bytes=128)
+    assert sink.add(lambda: io.BytesIO(first)) == (10, 3)
+    assert sink._array is not None
+    view = sink._array[:10]
+    kept = view.copy()
+    assert sink.add(lambda: io.BytesIO(second)) == (300, 3)
+    assert "copying" in caplog.text
+    assert same_bits(view, kept) and not np.shares_memory(view, sink._array)
+    assert same_bits(sink.result(), numpy_parse(first + second))
+
+
+@pytest.mark.parametrize("files", [
+    {"a.csv": b"# label, f1, f2\n1,2\n3,4\n"},  # the comment's commas give the first width guess
+    {"a.csv": b"# exported by hand, 2024\n" + b"\n" * 6, "b.csv": b"1,2,3\n4,5,6\n7,8,9\n", "c.csv": b"# x\n1,1,1\n"},
+    {"a.csv": b"# a,b,c,d,e\n", "b.csv": b"1,2\n3,4\n"},
+])
+def test_a_first_file_the_c_parser_stops_on_does_not_fix_the_width(
+        files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the fuzzer: the row buffer kept the width guessed from a refused file, and rows
+    of another width were then written into it (a ValueError, or rows in the wrong layout)."""
+    fast, slow = load_both_ways(write_channel(tmp_path, files), monkeypatch)
+    assert same_bits(np.ascontiguousarray(fast.X), np.ascontiguousarray(slow.X))
+    assert same_bits(fast.y, slow.y)
+
+
+def test_the_powers_of_ten_table_is_what_its_generator_writes() -> None:
+    """container/_csvparse_pow10.h is generated (scripts/gen_pow10.py): a hand edit, or a
+    generator change not run, would give wrong digits that the fuzzer can take hours to hit."""
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen_pow10", root / "scripts" / "gen_pow10.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert generator.render() == (root / "container" / "_csvparse_pow10.h").read_text()
+    for q in range(-342, 309):  # 10^q scaled to 128 bits: truncated, rounded up, or (q < -27,
+        # Lemire's construction: a wider quotient plus one, then truncated) within one unit
+        power = Fraction(10) ** q
+        scaled = power * Fraction(2) ** (127 - _floor_log2(power))
+        value = generator.mantissa(q)
+        if q >= 0:
+            assert value == math.floor(scaled), q
+        elif q >= -27:
+            assert value == math.ceil(scaled), q
+        else:
+            assert math.floor(scaled) <= value <= math.ceil(scaled), q
+
+
+def _floor_log2(value: Fraction) -> int:
+    """floor(log2(value)) of a positive fraction, exactly."""
+    guess = value.numerator.bit_length() - value.denominator.bit_length()
+    return guess if Fraction(2) ** guess <= value else guess - 1
