@@ -223,16 +223,17 @@ def cmd_local_tune(args: argparse.Namespace) -> int:
     from . import launcher
 
     problems: list[str] = []
-    channels = {name: Path(source) for name, source in parse_channels(args.channel).items()}
+    sources = parse_channels(args.channel)
+    channels = {name: Path(source) for name, source in sources.items()}
     if not channels:
         problems.append("give at least a train channel: --channel train=./data/train")
     elif "train" not in channels:
         problems.append(f"no 'train' channel (got {', '.join(channels)}); the runtime trains on 'train'")
-    for name, path in channels.items():
-        if str(path).startswith("s3://"):
-            problems.append(f"channel {name}: {path} is on S3; here channels are local files or folders")
-        elif not path.exists():
-            problems.append(f"channel {name}: {path} does not exist")
+    for name, source in sources.items():
+        if source.startswith("s3://"):
+            problems.append(f"channel {name}: {source} is on S3; here channels are local files or folders")
+        elif not Path(source).exists():
+            problems.append(f"channel {name}: {source} does not exist")
     static = parse_hyperparameters(args.hyperparameter)
     ranges, objective, max_jobs, found = search_of(args, static)
     problems += found
