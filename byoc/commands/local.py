@@ -1,4 +1,5 @@
-"""`byoc local train|serve|transform`: a training job, an endpoint and a batch transform, on this machine.
+"""`byoc local train|serve|transform|tune`: a training job, an endpoint, a batch transform and a tuning job
+(byoc.commands.tune), on this machine.
 
 Each runs `train` or `serve` as a process of this Python, or with --image in the image, through
 byoc.local; each checks its arguments before it starts anything, and however it ends (done, a
@@ -61,6 +62,10 @@ def register(subparsers: Any) -> None:
     tf.add_argument("--max-payload-mb", type=float, help="0 to 100 (default: from /execution-parameters)")
     add_image_option(tf)
     tf.set_defaults(func=transform)
+
+    from .tune import register_local  # `byoc local tune` lives with `byoc tune`, which shares its options
+
+    register_local(loc)
 
 
 # -- train -------------------------------------------------------------------------------------
