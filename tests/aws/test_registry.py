@@ -338,6 +338,89 @@ def test_versions_lists_newest_first_and_marks_what_deploy_takes(aws, byoc, mode
     assert rows[0][:3] == ["3", "PendingManualApproval", "Completed"]
 
 
+# -- deploy a registered version --------------------------------------------------------------
+
+
+def test_deploy_a_group_takes_the_newest_approved_version(aws, byoc, model_dir, calls) -> None:
+    arns = [register(byoc, model_dir, *extra).last_line
+            for extra in (("--approve",), ("--approve",), (), ("--approve",))]
+    assert byoc("approve", GROUP, "4", "--reject").code == 0
+    # version 1 Approved, 2 Approved, 3 Pending, 4 Rejected: the newest Approved one is 2
+    calls.clear()
+    run = byoc("deploy", "iris", "--model-group", GROUP, "--role", ROLE, "--wait")
+    assert run.code == 0, run.err
+    assert run.last_line == "iris"
+    assert f"Latest Approved version of {GROUP}: 2" in run.err
+    (listed,) = sent(calls, "ListModelPackages")
+    assert listed == {"ModelPackageGroupName": GROUP, "ModelPackageType": "Versioned",
+                      "ModelApprovalStatus": "Approved", "SortBy": "CreationTime", "SortOrder": "Descending",
+                      "MaxResults": 1}
+    (create,) = sent(calls, "CreateModel")
+    assert create["Containers"] == [{"ModelPackageName": arns[1]}] and "PrimaryContainer" not in create
+    sm = aws.client("sagemaker")
+    config = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName="iris")[
+        "EndpointConfigName"])
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert [c["ModelPackageName"] for c in model["Containers"]] == [arns[1]]
+    # the smoke request is as wide as the registered model (n_features from the version)
+    (smoke,) = sent(calls, "InvokeEndpoint")
+    assert smoke["Body"] == b"0,0,0,0\n"
+
+    assert byoc("delete", "iris").code == 0
+    assert aws.sagemaker_inventory() == {"models": [], "configs": [], "endpoints": []}
+
+
+def test_deploy_by_arn_carries_the_serving_environment(aws, byoc, model_dir, calls) -> None:
+    arn = register(byoc, model_dir, "--approve").last_line
+    run = byoc("deploy", "iris", "--model-package", arn, "--role", ROLE, "--workers", "2")
+    assert run.code == 0, run.err
+    (create,) = sent(calls, "CreateModel")
+    assert create["Containers"] == [{"ModelPackageName": arn, "Environment": {"MODEL_SERVER_WORKERS": "2"}}]
+
+
+def test_an_unapproved_version_is_refused_and_the_hint_approves_it(aws, byoc, model_dir) -> None:
+    arn = register(byoc, model_dir).last_line
+    run = byoc("deploy", "iris", "--model-package", arn, "--role", ROLE)
+    assert run.code == 2, run.err
+    assert "version 1 of iris-models is PendingManualApproval, not Approved" in run.err
+    assert aws.sagemaker_inventory() == {"models": [], "configs": [], "endpoints": []}
+    run = byoc("deploy", "iris", "--model-group", GROUP, "--role", ROLE)
+    assert run.code == 2 and "model package group iris-models has no Approved version" in run.err
+    command = hint(run.err, "Approve one:")
+    assert command == ["approve", GROUP, "1"]
+
+    assert byoc("approve", GROUP, "1", "--reject", "--description", "worse than prod").code == 0
+    run = byoc("deploy", "iris", "--model-package", arn, "--role", ROLE)
+    assert run.code == 2 and "is Rejected, not Approved" in run.err and "worse than prod" in run.err
+    assert aws.sagemaker_inventory() == {"models": [], "configs": [], "endpoints": []}
+
+    assert byoc(*command).code == 0  # the hint runs as printed
+    run = byoc("deploy", "iris", "--model-package", arn, "--role", ROLE)
+    assert run.code == 0, run.err
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (("--model-package", "arn:x", "--image", IMAGE), "drop --image"),
+    (("--model-group", GROUP, "--model", "m"), "drop --model"),
+    (("--model-group", GROUP, "--model-package", "arn:x"), "not both"),
+    ((), "--model is needed"),
+    (("--model-group", "bad_group"), "model package group name 'bad_group' is not valid"),
+])
+def test_deploy_source_conflicts_are_refused(aws, byoc, calls, extra, fragment) -> None:
+    run = byoc("deploy", "iris", "--role", ROLE, *extra)
+    assert run.code == 2, run.err
+    assert fragment in run.err and calls == []
+
+
+def test_deploy_of_a_missing_group_or_version_is_not_found(aws, byoc) -> None:
+    run = byoc("deploy", "iris", "--model-group", GROUP, "--role", ROLE)
+    assert run.code == 5 and "model package group iris-models does not exist" in run.err
+    missing = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/3"
+    run = byoc("deploy", "iris", "--model-package", missing, "--role", ROLE)
+    assert run.code == 5 and f"model package {missing} does not exist" in run.err
+    assert aws.sagemaker_inventory() == {"models": [], "configs": [], "endpoints": []}
+
+
 # -- pure parts -------------------------------------------------------------------------------
 
 
