@@ -54,7 +54,7 @@ PROPERTY_VALUE_MAX = 256
 #: Besides letters, digits and spaces (any script), what CustomerMetadataProperties allows.
 PROPERTY_PUNCTUATION = frozenset("_.:/=+-@")
 #: What a version's own metadata says about the model, besides its metrics.
-METADATA_PROPERTIES = ("estimator", "task", "n_features", "training_job")
+METADATA_PROPERTIES = ("estimator", "task", "n_features", "positive_class", "training_job")
 #: The channel whose metrics the report shows as the model's quality, best first.
 EVALUATION_CHANNELS = ("test", "validation", "train")
 

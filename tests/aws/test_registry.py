@@ -450,16 +450,20 @@ def test_property_rules(key: str, value: str, ok: bool) -> None:
 
 
 def test_metadata_properties_and_report_from_metadata_json() -> None:
-    metadata = {"task": "classification", "classes": ["no", "yes"], "n_features": 12, "estimator": "random_forest",
-                "training_job": None, "metrics": {"train:accuracy": 1.0, "validation:accuracy": 0.91,
+    metadata = {"task": "classification", "classes": ["no", "yes"], "positive_class": "yes", "n_features": 12,
+                "estimator": "random_forest", "training_job": None, "metrics": {"train:accuracy": 1.0, "validation:accuracy": 0.91,
                                                   "test:accuracy": 0.9, "test:log_loss": float("nan")}}
     properties, notes = registry.metadata_properties(metadata)
     assert properties == {"test:accuracy": "0.9", "train:accuracy": "1", "validation:accuracy": "0.91",
-                          "estimator": "random_forest", "task": "classification", "n_features": "12"}
+                          "estimator": "random_forest", "task": "classification", "n_features": "12",
+                          "positive_class": "yes"}
     assert notes == []
     report = registry.metrics_report(metadata)
     assert report["binary_classification_metrics"] == {"accuracy": {"value": 0.9, "standard_deviation": "NaN"}}
-    assert report["byoc"]["evaluated_on"] == "test"
+    assert report["byoc"]["evaluated_on"] == "test" and report["byoc"]["positive_class"] == "yes"
+    # a value the API's character set refuses is left out, said so, not sent to fail the call
+    properties, notes = registry.metadata_properties({"estimator": "forest?v2"})
+    assert properties == {} and "not recorded as a property" in notes[0]
     assert registry.metrics_report({"task": "regression", "metrics": {"validation:rmse": 2.0}})[
         "regression_metrics"] == {"rmse": {"value": 2.0, "standard_deviation": "NaN"}}
     assert registry.metrics_report({"metrics": {}}) is None and registry.metrics_report({}) is None
