@@ -8,7 +8,8 @@
     byoc local tune ...            a hyperparameter search with real training jobs on this machine
     byoc image build               build the image (then add --image IMAGE to demo and local)
 
-The AWS commands (deploy, invoke, delete, train, tune, transform, autoscale) are byoc.commands' too.
+The AWS commands (deploy, invoke, delete, train, tune, transform, register, approve, versions,
+autoscale) are byoc.commands' too.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Iterator
 
-from .commands import autoscale, demo, ecr, endpoint, image, local, sample, train, transform, tune
+from .commands import autoscale, demo, ecr, endpoint, image, local, register, sample, train, transform, tune
 from .errors import ByocError
 
 #: The command modules, in the order `byoc --help` lists them; each has register(subparsers).
-COMMANDS = (demo, sample, local, image, endpoint, train, tune, transform, autoscale, ecr)
+COMMANDS = (demo, sample, local, image, endpoint, train, tune, transform, register, autoscale, ecr)
 
 #: Signals that end byoc like Ctrl-C does: what it started is stopped, then it exits 128 + the signal.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

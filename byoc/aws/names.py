@@ -26,6 +26,8 @@ PATTERNS: dict[str, tuple[str, str]] = {
                       "1-63 letters, digits and hyphens (no underscores, dots or colons)"),
     "model": (r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
               "1-63 letters, digits and hyphens, starting and ending with a letter or digit"),
+    "model package group": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+                            "1-63 letters, digits and hyphens, starting and ending with a letter or digit"),
     "channel": (r"[A-Za-z0-9\.\-_]+", "1-64 letters, digits, dots, hyphens and underscores"),
     "scaling policy": (r"\S+", "1-256 characters without spaces"),
     "ECR repository": (r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*",

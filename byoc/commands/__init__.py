@@ -12,6 +12,7 @@ order `byoc --help` shows them.
     endpoint    deploy, invoke, delete: a real-time endpoint's life
     train       a training job
     transform   a batch transform job (and the model made for it)
+    register    the model registry: register, approve, versions
     autoscale   Application Auto Scaling for an endpoint variant
     ecr         hidden helpers for build_and_push.sh
     aws_options what every AWS command shares: region and profile, waiting, S3, exit codes
