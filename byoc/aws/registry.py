@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 
-from . import ecr, modeldata, names, preflight, s3, waiting
+from . import ecr, modeldata, names, preflight, s3, tuning, waiting
 from .console import STDERR
 from ..errors import Failed, NotFound, PreflightError, TimedOut
 from .session import AwsSession, error_code, error_message, translate
@@ -487,25 +487,6 @@ def training_job_model(session: AwsSession, name: str, *, what: str | None = Non
                     (described.get("AlgorithmSpecification") or {}).get("TrainingImage"))
 
 
-def best_training_job(session: AwsSession, tuning_job: str, *, out: IO[str] = STDERR) -> str:
-    """The name of a tuning job's BestTrainingJob (absent until one of its jobs has succeeded).
-
-    byoc.aws.tuning (built at the same time) may own this lookup once both are merged.
-    """
-    with translate("sagemaker:DescribeHyperParameterTuningJob", session,
-                   not_found=f"tuning job {tuning_job} does not exist"):
-        described = session.client("sagemaker").describe_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=tuning_job)
-    best = described.get("BestTrainingJob") or {}
-    if not best.get("TrainingJobName"):
-        raise PreflightError(f"tuning job {tuning_job} ({described.get('HyperParameterTuningJobStatus')}) has no "
-                             "best training job: none of its training jobs has succeeded yet")
-    objective = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
-    score = f" ({objective.get('MetricName')} = {objective.get('Value')})" if objective.get("MetricName") else ""
-    print(f"Best training job of tuning job {tuning_job}: {best['TrainingJobName']}{score}", file=out)
-    return str(best["TrainingJobName"])
-
-
 # -- register ----------------------------------------------------------------------------------
 
 
@@ -583,7 +564,10 @@ def register(session: AwsSession, spec: RegisterSpec, model: modeldata.PreparedM
         job_name = spec.training_job
         what = None
         if spec.tuning_job:
-            job_name = best_training_job(session, spec.tuning_job, out=out)
+            best = tuning.best_training_job(session, spec.tuning_job)
+            score = f" ({best.metric} = {best.value:g})" if best.value is not None else ""
+            print(f"Best training job of tuning job {spec.tuning_job}: {best.name}{score}", file=out)
+            job_name = best.name
             what = f"training job {job_name}, the best of tuning job {spec.tuning_job},"
         job = training_job_model(session, str(job_name), what=what)
         print(f"Model of training job {job.job}: {job.artifacts}", file=out)

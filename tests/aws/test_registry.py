@@ -186,8 +186,8 @@ def test_register_from_a_tuning_job_follows_its_best_training_job(aws, byoc, mod
     assert best["TrainingJobName"] == "FakeTrainingJobName"  # moto's fixed fake: no job of that name exists
 
     run = byoc("register", GROUP, "--tuning-job", "iris-tune")
-    assert run.code == 5, run.err
-    assert "training job FakeTrainingJobName, the best of tuning job iris-tune, does not exist" in run.err
+    assert run.code == 6, run.err  # the emulator's best job is no training job: a gap, not a result
+    assert "reports FakeTrainingJobName as the best training job of iris-tune, but has no such training job" in run.err
     assert "CreateModelPackage" not in run.err and registry_groups(aws) == []
 
     # give moto's fake name a real job (and model), so the lookup can be followed to the end
@@ -206,7 +206,7 @@ def test_register_from_a_tuning_job_follows_its_best_training_job(aws, byoc, mod
 
 def test_a_tuning_job_missing_is_not_found(aws, byoc) -> None:
     run = byoc("register", GROUP, "--tuning-job", "nope")
-    assert run.code == 5 and "tuning job nope does not exist" in run.err
+    assert run.code == 5 and "tuning job nope not found" in run.err
 
 
 def registry_groups(aws) -> list[str]:
@@ -593,16 +593,19 @@ def test_a_training_job_that_has_not_completed_is_refused(stubbed) -> None:
     assert "wait training-job-completed-or-stopped" in str(raised.value)
 
 
-def test_a_tuning_job_without_a_best_job_is_refused(stubbed) -> None:
+def test_a_tuning_job_without_a_best_job_is_not_found(stubbed) -> None:
+    from byoc.aws import tuning
+    from byoc.errors import NotFound
+
     session, stubber = stubbed
     stubber.add_response("describe_hyper_parameter_tuning_job", {
         "HyperParameterTuningJobName": "t", "HyperParameterTuningJobArn": "arn:t",
         "HyperParameterTuningJobConfig": {"Strategy": "Bayesian", "ResourceLimits": {"MaxParallelTrainingJobs": 1}},
         "HyperParameterTuningJobStatus": "InProgress", "CreationTime": NOW,
         "TrainingJobStatusCounters": {}, "ObjectiveStatusCounters": {}})
-    with pytest.raises(PreflightError) as raised:
-        registry.best_training_job(session, "t", out=io.StringIO())
-    assert "tuning job t (InProgress) has no best training job" in str(raised.value)
+    with pytest.raises(NotFound) as raised:
+        tuning.best_training_job(session, "t")
+    assert "tuning job t has no best training job yet (InProgress: 0 completed" in str(raised.value)
 
 
 def test_describe_of_a_missing_version_is_not_found(stubbed) -> None:
