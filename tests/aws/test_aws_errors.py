@@ -9,8 +9,6 @@ else goes to moto_server as usual.
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import socket
 import struct
 import threading
@@ -23,6 +21,7 @@ import pytest
 from aws_helpers import DEFAULT_BUCKET, IMAGE, ROLE
 from byoc.aws import session as aws_session
 from byoc.errors import Failed
+from fault_http import FaultHandler, FaultServer
 
 pytestmark = pytest.mark.aws
 
@@ -112,53 +111,29 @@ def test_a_read_timeout_is_a_failure_that_says_the_outcome_is_unknown() -> None:
         silent.close()
 
 
-class _CuttingProxy(http.server.ThreadingHTTPServer):
+class _CuttingProxy(FaultServer):
     """Forwards GET and HEAD to moto_server; a GetObject's body is cut off halfway (then the
     connection closes), so a download breaks off every time it is tried."""
 
-    daemon_threads = True
-
     def __init__(self, upstream: str) -> None:
-        super().__init__(("127.0.0.1", 0), _CuttingHandler)
-        self.upstream = urllib.parse.urlsplit(upstream)
+        super().__init__(_CuttingHandler)
+        self.upstream = upstream
         self.cut = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
-
-class _CuttingHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _CuttingHandler(FaultHandler):
     server: _CuttingProxy
 
-    def log_message(self, *args: object) -> None:
-        pass
-
     def do_HEAD(self) -> None:
-        self._forward()
+        self.answer(*self.forward(self.server.upstream))
 
     def do_GET(self) -> None:
-        self._forward()
-
-    def _forward(self) -> None:
-        upstream = http.client.HTTPConnection(self.server.upstream.hostname, self.server.upstream.port, timeout=30)
-        upstream.request(self.command, self.path, headers={k: v for k, v in self.headers.items()})
-        response = upstream.getresponse()
-        body = response.read()
-        upstream.close()
-        is_object = self.command == "GET" and response.status == 200 and urllib.parse.urlsplit(self.path).path.count("/") > 1
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in ("connection", "transfer-encoding", "date", "server"):
-                self.send_header(name, value)
-        self.end_headers()
-        if is_object:
+        status, body, headers = self.forward(self.server.upstream)
+        if status == 200 and urllib.parse.urlsplit(self.path).path.count("/") > 1:  # /bucket/key: GetObject
             self.server.cut += 1
-            self.wfile.write(body[: len(body) // 2])
-            self.close_connection = True
-        elif self.command == "GET":
-            self.wfile.write(body)
+            self.answer(status, body, headers, send=len(body) // 2)
+        else:
+            self.answer(status, body, headers)
 
 
 def test_a_model_download_that_breaks_off_every_time_is_a_failure(aws, byoc, model_dir, tmp_path: Path,
@@ -170,16 +145,15 @@ def test_a_model_download_that_breaks_off_every_time_is_a_failure(aws, byoc, mod
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=DEFAULT_BUCKET)
     s3.upload_file(str(archive), DEFAULT_BUCKET, "m/model.tar.gz")
-    proxy = _CuttingProxy(aws.url)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy = _CuttingProxy(aws.url).start()
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
         run = byoc("deploy", "iris", "--image", IMAGE, "--role", ROLE, "--no-smoke",
                    "--model", f"s3://{DEFAULT_BUCKET}/m/model.tar.gz")
     finally:
-        proxy.shutdown()
-        proxy.server_close()
+        proxy.close()
     assert run.code == 1, run.err
+    assert f"Checking s3://{DEFAULT_BUCKET}/m/model.tar.gz" in run.err  # HeadBucket and HeadObject went through
     assert "byoc: s3:GetObject: the transfer broke off each time it was tried" in run.err
     assert "Traceback" not in run.err
     assert proxy.cut >= 2, run.err  # tried more than once before giving up
