@@ -125,8 +125,10 @@ def _not_owned(session: AwsSession, bucket: str, action: str) -> str:
             "from, buckets your account owns.")
 
 
-def _refused(session: AwsSession, bucket: str, purpose: str) -> SetupError:
-    """A bucket that answered 403 to HeadBucket naming this account as its owner."""
+def _refused(session: AwsSession, bucket: str, purpose: str,
+             answer: str = "S3 answered 403 Forbidden to a request naming your account as its owner") -> SetupError:
+    """A bucket that answered 403 to HeadBucket naming this account as its owner (or was made
+    by another account between that HeadBucket and CreateBucket)."""
     if is_default_bucket_name(session, bucket):
         why = ("Its name is predictable, so another account may have made it to receive your data or "
                "hand you its model: byoc will not use it.")
@@ -134,15 +136,16 @@ def _refused(session: AwsSession, bucket: str, purpose: str) -> SetupError:
         why = "byoc uploads only to a bucket S3 confirms is yours."
     return SetupError(
         f"S3 bucket {bucket} ({purpose}) exists, but not as a bucket account {session.account()} may use "
-        f"(S3 answered 403 Forbidden to a request naming your account as its owner). {why}",
+        f"({answer}). {why}",
         hint="Name a bucket your account owns with --bucket NAME (make one with `aws s3 mb s3://NAME "
              f"--region {session.region}`). If {bucket} is yours, you lack s3:ListBucket on it.")
 
 
 def _head(session: AwsSession, bucket: str, owner: dict[str, str]) -> tuple[int, str | None]:
-    """HeadBucket's answer: (200, 403 or 404; the region S3 names in a header, if any).
+    """HeadBucket's answer: (its HTTP status, the region S3 names in a header, if any).
 
     S3 names the bucket's region even in a 403 (the bucket exists, but is not yours to use).
+    Another status (a redirect botocore could not follow) leaves GetBucketLocation to decide.
     """
     from botocore.exceptions import ClientError
 
@@ -150,13 +153,10 @@ def _head(session: AwsSession, bucket: str, owner: dict[str, str]) -> tuple[int,
         try:
             response = session.client("s3").head_bucket(Bucket=bucket, **owner)
         except ClientError as exc:
-            status = http_status(exc)
-            if status == 404 or error_code(exc) in ("404", "NoSuchBucket"):
+            if http_status(exc) == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 return 404, None
-            if status != 403:
-                raise
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return 403, headers.get("x-amz-bucket-region")
+            return http_status(exc) or 0, headers.get("x-amz-bucket-region")
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     return 200, headers.get("x-amz-bucket-region")
 
@@ -216,7 +216,8 @@ def ensure_default_bucket(session: AwsSession, *, out: IO[str] = STDERR) -> str:
                 session.client("s3").create_bucket(**params)
             except ClientError as exc:
                 if error_code(exc) == "BucketAlreadyExists":  # made by another account since the HeadBucket
-                    raise _refused(session, name, "the default bucket") from None
+                    raise _refused(session, name, "the default bucket",
+                                   "CreateBucket answered BucketAlreadyExists: another account made it") from None
                 if error_code(exc) != "BucketAlreadyOwnedByYou":
                     raise
         return name
