@@ -12,7 +12,6 @@ import os
 import re
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
