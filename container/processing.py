@@ -322,18 +322,19 @@ def decide_task(y: np.ndarray, requested: str) -> tuple[str, str]:
 
 def split(y: np.ndarray, fractions: Mapping[str, float], seed: int, stratify: bool) -> dict[str, np.ndarray]:
     """Row indices of each split with a non-zero fraction: test first, then validation from the rest,
-    each by train_test_split with the seed (so the same seed and labels give the same split)."""
+    each by train_test_split with the seed (so the same seed and labels give the same split), each
+    round(fraction x rows) rows."""
     from sklearn.model_selection import train_test_split
 
     rest = np.arange(len(y))
     parts: dict[str, np.ndarray] = {}
-    left = 1.0
     for name in ("test", "validation"):
         share = fractions[name]
         if share <= 0:
             continue
+        count = max(1, round(share * len(y)))  # of all the rows, counted once: no float drift
         try:
-            rest, parts[name] = train_test_split(rest, test_size=share / left, random_state=seed,
+            rest, parts[name] = train_test_split(rest, test_size=count, random_state=seed,
                                                  stratify=y[rest] if stratify else None)
         except ValueError as exc:
             raise DataError(
@@ -343,7 +344,6 @@ def split(y: np.ndarray, fractions: Mapping[str, float], seed: int, stratify: bo
                       "smaller fractions or 0, or --no-stratify." if stratify else
                       "Give more rows, or smaller fractions."),
             ) from None
-        left -= share
     parts["train"] = rest
     return {name: parts[name] for name in SPLITS if name in parts}
 
