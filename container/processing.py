@@ -24,16 +24,14 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -43,7 +41,9 @@ from .errors import ByocError, ConfigError, DataError, ProcessingStopped, exit_c
 from .hyperparameters import CATEGORICAL_COLUMNS, LABEL_COLUMN, TrainingOptions
 from .logs import configure_logging
 from .paths import Paths
-from .schema import CATEGORICAL, FORCED, NUMERIC, column_list
+from .schema import CATEGORICAL, FORCED, column_list
+from .stopping import StopOnSignal, signals_held
+from .training import read_json
 
 log = logging.getLogger("container.processing")
 
@@ -197,8 +197,8 @@ class Job:
 
 
 def read_job(paths: Paths) -> Job:
-    raw = _read_json(paths.processingjobconfig_file)
-    hosts = resources.parse(_read_json(paths.processing_resourceconfig_file))
+    raw = read_json(paths.processingjobconfig_file)
+    hosts = resources.parse(read_json(paths.processing_resourceconfig_file))
     if raw is None:  # run by hand: every folder under /opt/ml/processing/input is an input
         root = paths.processing_input_dir
         found = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -348,14 +348,15 @@ def split(y: np.ndarray, fractions: Mapping[str, float], seed: int, stratify: bo
     return {name: parts[name] for name in SPLITS if name in parts}
 
 
-def describe(table: Table, parts: Mapping[str, np.ndarray], task: str) -> tuple[list[dict[str, Any]], list[Any]]:
+def describe(table: Table, parts: Mapping[str, np.ndarray], task: str,
+             frame: Any = None) -> tuple[list[dict[str, Any]], list[Any]]:
     """(each column as train will infer it from the train split, the categorical_columns train
     needs). A column that holds text somewhere is categorical; when the train split happens to
     hold only numbers (or nothing) there, train would take it as numeric and then refuse the
     text in validation, so it is listed for categorical_columns too."""
     import pandas as pd
 
-    frame = table.frame()
+    frame = table.frame() if frame is None else frame
     names = table.column_names()
     label = table.schema.label_position()
     columns: list[dict[str, Any]] = []
@@ -498,7 +499,8 @@ def process(paths: Paths, argv: list[str], staging: "Staging") -> str:
     log.info("Task: %s (%s); %s.", task, why, "stratified split" if stratify else "plain random split")
     parts = split(table.y, options.fractions, options.seed, stratify)
 
-    columns, categorical = describe(table, parts, task)
+    frame = table.frame()
+    columns, categorical = describe(table, parts, task, frame)
     advice = train_with(table, categorical)
     label_name = table.column_names()[table.schema.label_position()]
     report = {
@@ -517,7 +519,6 @@ def process(paths: Paths, argv: list[str], staging: "Staging") -> str:
         "outputs": {},
     }
 
-    frame = table.frame()
     for name, rows in parts.items():
         folder = output_dir(job, paths, name)
         target = folder / f"{name}.csv"
@@ -580,7 +581,7 @@ class Staging:
         return tmp
 
     def commit(self) -> None:
-        with self.lock, _signals_held():
+        with self.lock, signals_held():
             for tmp, final in self._files:
                 os.replace(tmp, final)
             self._files = []
@@ -610,19 +611,7 @@ def _staging_dir(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    held = {signal.SIGTERM, signal.SIGINT}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _stop_on_signal(staging: Staging) -> Any:
-    from .stopping import StopOnSignal
-
+def _stop_on_signal(staging: Staging) -> StopOnSignal:
     def abandon() -> None:
         staging.lock.acquire()  # never released: the process ends next
         staging._remove_dirs()
@@ -645,19 +634,8 @@ def _write_message(paths: Paths, text: str, *, failure: bool = False) -> None:
         os.replace(tmp, target)
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ConfigError(f"{path.name} is not valid JSON: {exc}.") from None
-
-
 def _compact(series: Any) -> Any:
     """A float column whose values are all whole numbers as nullable integers; others as they are."""
-    import pandas as pd
-
     if series.dtype.kind != "f":
         return series
     values = series.to_numpy()

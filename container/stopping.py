@@ -16,9 +16,10 @@ import os
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import artifacts
 from .errors import JobStopped, TrainingStopped, exit_code
@@ -93,3 +94,15 @@ class StopOnSignal:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(exit_code(self._stopped(name)))
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Delay SIGTERM and SIGINT (to this thread) until the block is done: for renames that must
+    all happen or none."""
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -70,8 +70,8 @@ def train(paths: Paths) -> None:
     hps = hyperparameters.parse(raw_hps)
     options, model_hps = hyperparameters.split_options(hps)
     platform_hps = hyperparameters.reserved(raw_hps)
-    res = resources.parse(_read_json(paths.resourceconfig_file))
-    chans = channels.parse_inputdataconfig(_read_json(paths.inputdataconfig_file), paths)
+    res = resources.parse(read_json(paths.resourceconfig_file))
+    chans = channels.parse_inputdataconfig(read_json(paths.inputdataconfig_file), paths)
     train_channel = channels.train_channel(chans)
     log.info(
         "Job %s on %s (%d host(s)); channels %s; hyperparameters %s",
@@ -257,10 +257,11 @@ def _read_hyperparameters(path: Path) -> Any:
     """hyperparameters.json; an empty file (as AWS's own sample kit ships) means none."""
     if path.is_file() and not path.read_text().strip():
         return {}
-    return _read_json(path) or {}
+    return read_json(path) or {}
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A job configuration file's JSON; None when the file is not there."""
     if not path.is_file():
         return None
     try:
