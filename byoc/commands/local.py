@@ -218,7 +218,7 @@ def process(args: argparse.Namespace) -> int:
         print(f"  {split}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
     print(f"Report: {result.outputs['report'] / 'report.json'}")
     advice = report.get("train_with") or {}
-    command = ["byoc", "local", "train"]
+    command = ["byoc", "local", "train", *(["--image", args.image] if args.image else [])]
     for split in splits:
         command += [f"--{split}", str(result.outputs[split])]
     if advice.get("content_type", "text/csv") != "text/csv":
