@@ -4,7 +4,7 @@ container._csvparse parses numeric CSV without the GIL (see container/fastcsv.py
 optional: without a C compiler the install still succeeds and the pure-numpy parser is used.
 
 The scripts follow the packages present in the source being built. The runtime's (`train`,
-`serve`, and `byoc-entrypoint`, the image's ENTRYPOINT) are always installed; the laptop CLI's
+`serve`, `process`, and `byoc-entrypoint`, the image's ENTRYPOINT) are always installed; the laptop CLI's
 `byoc` only where byoc/ is. A checkout (`pip install -e '.[dev]'`) has all three rooms; the
 image is built from a context without byoc/ (.dockerignore), so it gets no `byoc` command
 pointing at a package it does not hold. requires-python follows the same rule: the runtime
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 SCRIPTS = [
     "train = container.training:main",
     "serve = container.server:main",
+    "process = container.processing:main",
     "byoc-entrypoint = container.entrypoint:main",
 ]
 # The runtime runs on any 3.11; the laptop CLI extracts model archives with tarfile's

@@ -1,4 +1,4 @@
-"""The image, through the docker CLI: build it, inspect it, and run `train` or `serve` in it.
+"""The image, through the docker CLI: build it, inspect it, and run `train`, `serve` or `process`.
 
 The CLI rather than the Docker SDK, for three reasons. `docker run` attached is one child
 process that forwards SIGTERM to the container (sig-proxy, without a TTY) and exits with its
@@ -7,11 +7,12 @@ run as a process. The commands are the ones users know and can replay by hand. A
 build` uses BuildKit when buildx is installed, which the SDK cannot.
 
 A run in the image is SageMaker's: training mounts the job folder at /opt/ml read-write and runs
-`train`; serving mounts only <base>/model at /opt/ml/model, read-only as on endpoints, and runs
-`serve` with --network host on 127.0.0.1:<port> (host networking needs a Linux engine, or Docker
-Desktop 4.34+ with host networking enabled). The container sees what SageMaker would set plus
-what the caller passes, never this machine's environment. It runs as root, as on SageMaker; on
-Linux the files it wrote into the job folder are then handed back to the calling user.
+`train` (or `process ARGS`); serving mounts only <base>/model at /opt/ml/model, read-only as on
+endpoints, and runs `serve` with --network host on 127.0.0.1:<port> (host networking needs a
+Linux engine, or Docker Desktop 4.34+ with host networking enabled). The container sees what
+SageMaker would set plus what the caller passes, never this machine's environment. It runs as
+root, as on SageMaker; on Linux the files it wrote into the job folder are then handed back to
+the calling user.
 
 Every container byoc starts carries the label LABEL (value: train, serve or chown) and a name
 byoc-<role>-<id>, by which it is removed (`docker rm -f`) once its run has ended, however it
@@ -179,7 +180,7 @@ def mount(source: Path, target: str, *, readonly: bool = False) -> str:
 
 
 class DockerRun:
-    """A launcher for byoc.local: `docker run --rm --name byoc-<role>-<id> ... IMAGE train|serve`."""
+    """A launcher for byoc.local: `docker run --rm --name byoc-<role>-<id> ... IMAGE <role> [ARGS]`."""
 
     def __init__(self, image: str) -> None:
         engine = engine_architecture()
@@ -204,7 +205,14 @@ class DockerRun:
             raise FileNotFoundError(f"{model} does not exist: extract model.tar.gz there first")
         return self._launch("serve", [mount(model, "/opt/ml/model", readonly=True)], env)
 
-    def _launch(self, role: str, mounts: list[str], env: Mapping[str, str], after: Any = None) -> Launch:
+    def process(self, base: Path, env: Mapping[str, str], args: Sequence[str]) -> Launch:
+        """The job folder at /opt/ml, read-write, as for train: `docker run ... IMAGE process ARGS`."""
+        folder = base.resolve()
+        return self._launch("process", [mount(folder, "/opt/ml")], env, after=lambda: give_back(self.image, folder),
+                            args=args)
+
+    def _launch(self, role: str, mounts: list[str], env: Mapping[str, str], after: Any = None,
+                args: Sequence[str] = ()) -> Launch:
         name = container_name(role)
         argv = ["docker", "run", "--rm", "--name", name, "--label", f"{LABEL}={role}",
                 "--network", "host", "--pull", "never"]
@@ -212,7 +220,7 @@ class DockerRun:
             argv += ["--mount", value]
         for key, value in env.items():
             argv += ["--env", f"{key}={value}"]
-        argv += [self.image, role]
+        argv += [self.image, role, *args]
 
         def cleanup() -> None:
             try:

@@ -87,6 +87,13 @@ def load_like(channel: Channel, paths: Paths, schema: Schema, *, text_labels: bo
     return _load_table(channel, srcs, schema=schema, text_labels=text_labels)
 
 
+def has_header_row(channel: Channel, paths: Paths) -> bool:
+    """Whether the channel's first line reads as column names (tabular.header_like), for a
+    caller that decides the header itself rather than from a ContentType (`process`)."""
+    rows, _ = _peek(channels_mod.sources(channel, paths))
+    return header_like(rows[:PEEK_LINES])
+
+
 def load(channel: Channel, paths: Paths) -> Dataset:
     """Header-less numeric CSV, label first: every file of the channel as one float64 array.
     Raises DataError naming the file and line at fault, text and empty fields included."""

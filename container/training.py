@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from . import (artifacts, channels, dataset, estimator, hooks, hyperparameters, metrics, preprocessing,
-               resources)
+from . import (artifacts, channels, dataset, estimator, hooks, hyperparameters, leader, metrics,
+               preprocessing, resources)
 from .errors import ByocError, ConfigError, DataError, TrainingStopped, exit_code
 from .logs import configure_logging
 from .paths import Paths
@@ -70,8 +70,8 @@ def train(paths: Paths) -> None:
     hps = hyperparameters.parse(raw_hps)
     options, model_hps = hyperparameters.split_options(hps)
     platform_hps = hyperparameters.reserved(raw_hps)
-    res = resources.parse(_read_json(paths.resourceconfig_file))
-    chans = channels.parse_inputdataconfig(_read_json(paths.inputdataconfig_file), paths)
+    res = resources.parse(read_json(paths.resourceconfig_file))
+    chans = channels.parse_inputdataconfig(read_json(paths.inputdataconfig_file), paths)
     train_channel = channels.train_channel(chans)
     log.info(
         "Job %s on %s (%d host(s)); channels %s; hyperparameters %s",
@@ -91,10 +91,17 @@ def train(paths: Paths) -> None:
             )
         if not res.is_leader:
             log.info(
-                "%s is not the leader (%s trains; scikit-learn does not distribute): nothing to do.",
-                res.current_host, res.leader,
+                "%s is not the leader (%s trains; scikit-learn does not distribute): nothing to do "
+                "but wait for it, so that a launcher which stops every host once one exits (SDK local "
+                "mode's docker compose) does not stop the leader.", res.current_host, res.leader,
             )
+            try:
+                ended = leader.wait_for(res.leader)
+            except TrainingStopped:  # compose stops every host once the leader has exited
+                ended = "stopped by a signal while waiting (the leader has ended, or the job was stopped)"
+            log.info("%s: %s; nothing else to do.", res.current_host, ended)
             return
+        leader.Presence().start()  # its connections close when this process ends
 
     module = hooks.import_optional("train")
     if module is None:
@@ -250,10 +257,11 @@ def _read_hyperparameters(path: Path) -> Any:
     """hyperparameters.json; an empty file (as AWS's own sample kit ships) means none."""
     if path.is_file() and not path.read_text().strip():
         return {}
-    return _read_json(path) or {}
+    return read_json(path) or {}
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A job configuration file's JSON; None when the file is not there."""
     if not path.is_file():
         return None
     try:

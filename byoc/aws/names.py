@@ -24,6 +24,8 @@ PATTERNS: dict[str, tuple[str, str]] = {
                    "1-32 letters, digits and hyphens (no underscores, dots or colons)"),
     "transform job": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
                       "1-63 letters, digits and hyphens (no underscores, dots or colons)"),
+    "processing job": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+                       "1-63 letters, digits and hyphens (no underscores, dots or colons)"),
     "model": (r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
               "1-63 letters, digits and hyphens, starting and ending with a letter or digit"),
     "model package group": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",

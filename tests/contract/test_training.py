@@ -735,12 +735,15 @@ def test_stale_failure_file_is_replaced_by_this_runs_reason(runs) -> None:
 
 @job
 def non_leader(make_job, tmp_path, data):
-    return make_job({"train": data.sample["train"]}, FAST, hosts=3, current_host="algo-2")
+    # No host algo-1 here: the wait for it ends after BYOC_LEADER_WAIT_SECONDS.
+    return (make_job({"train": data.sample["train"]}, FAST, hosts=3, current_host="algo-2"),
+            {"BYOC_LEADER_WAIT_SECONDS": "1"})
 
 
 @job
 def leader(make_job, tmp_path, data):
-    return make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1")
+    return (make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1"),
+            {"BYOC_LEADER_PORT": str(local.free_port())})
 
 
 def test_non_leader_host_exits_0_without_a_model(runs) -> None:
@@ -749,12 +752,14 @@ def test_non_leader_host_exits_0_without_a_model(runs) -> None:
     assert list(paths.model_dir.iterdir()) == []
     assert not paths.failure_file.exists()
     assert "algo-2 is not the leader (algo-1 trains" in result.log
+    assert "the leader algo-1:7799 could not be reached within 1 s" in result.log
     assert result.model_archive is None
 
 
 def test_leader_host_trains(runs) -> None:
     paths, result = runs["leader"]
     assert result.returncode == 0, result.log
+    assert "Leader: the other hosts wait on port" in result.log
     assert_model_written(paths)
 
 
