@@ -16,12 +16,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
-import joblib
 import numpy as np
 import pytest
 
 from byoc import jobdir, local
-from container import metrics
+from container import artifacts, metrics
 from container.paths import Paths
 
 from contract_helpers import csv_text, package_env, write_csv
@@ -30,7 +29,7 @@ FAST = {"n_estimators": 5}
 
 
 def assert_model_written(paths: Paths) -> dict:
-    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["metadata.json", "model.joblib"]
+    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["metadata.json", "model.skops"]
     assert not paths.failure_file.exists()
     return json.loads((paths.model_dir / "metadata.json").read_text())
 
@@ -84,11 +83,11 @@ def test_classification_writes_model_metadata_and_metric_lines(runs, sample_data
     assert metadata["metrics"] == pytest.approx(scraped, rel=1e-5)
     assert result.metrics == scraped  # what a MetricDefinitions scrape of the whole log gives
 
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert model.n_estimators == 5
     assert set(model.predict(np.loadtxt(sample_data["payload"], delimiter=","))) <= {0, 1, 2}
     with tarfile.open(result.model_archive) as tar:  # packed as SageMaker does: files at the root
-        assert sorted(tar.getnames()) == ["metadata.json", "model.joblib"]
+        assert sorted(tar.getnames()) == ["metadata.json", "model.skops"]
 
 
 @job
@@ -170,7 +169,7 @@ def test_hyperparameters_as_the_sdk_json_encodes_them(runs) -> None:
     metadata = assert_model_written(paths)
     assert metadata["hyperparameters"] == {"estimator": "random_forest", "n_estimators": 7, "criterion": "entropy",
                                            "max_depth": None, "bootstrap": True, "min_samples_leaf": 2}
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert (model.n_estimators, model.criterion, model.max_depth, model.min_samples_leaf) == (7, "entropy", None, 2)
     assert "Ignored platform hyperparameters" in result.log and "_tuning_objective_metric" in result.log
 
@@ -257,7 +256,7 @@ def test_empty_fields_are_missing_values_the_forest_takes_as_they_are(runs) -> N
     assert all(f["kind"] == "numeric" for f in metadata["features"])
     assert "missing values in column 3 (1.0%), column 4 (1.0%)" in result.log
     assert metadata["preprocessing"].startswith("none")
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert type(model).__name__ == "RandomForestClassifier"  # the estimator itself, NaN and all
     assert model.predict(np.array([[6.1, np.nan, 4.0, 1.2]])).shape == (1,)
 
@@ -267,7 +266,7 @@ def test_empty_fields_are_imputed_for_an_estimator_that_needs_every_value(runs) 
     assert result.returncode == 0, result.log
     metadata = assert_model_written(paths)
     assert metadata["preprocessing"] == "SimpleImputer(median) for missing values"
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert [name for name, _ in model.steps] == ["impute", "model"]
     assert model.predict(np.array([[np.nan, np.nan, 4.0, 1.2]])).shape == (1,)
 
@@ -291,7 +290,7 @@ def test_class_names_first_without_a_header_as_the_aws_sample_has_them(runs, iri
     assert metadata["hyperparameters"] == {} and metadata["seed"] == 0
     assert metadata["model_input"] == "array" and metadata["label_column"] == 0
     assert "positive_class" not in metadata  # three classes: auc, precision and recall are macro
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     predicted = model.predict(iris_rows["test"][:, 1:])
     assert set(predicted) <= set(NAMES) and (predicted == NAMES[iris_rows["test"][:, 0].astype(int)]).mean() > 0.8
     assert "train:accuracy=" in result.log and "train:auc=" in result.log
@@ -361,7 +360,7 @@ def test_default_training_is_reproducible(runs, iris_rows) -> None:
         assert result.returncode == 0, result.log
         assert assert_model_written(paths)["seed"] == 0
         assert "Seed 0: set random_state." in result.log
-        models.append(joblib.load(paths.model_dir / "model.joblib"))
+        models.append(artifacts.load_estimator(paths.model_dir))
     X = np.vstack([iris_rows["test"][:, 1:], iris_rows["test"][:, 1:] + 0.37])  # off the training points too
     np.testing.assert_array_equal(models[0].predict_proba(X), models[1].predict_proba(X))
 
@@ -370,11 +369,11 @@ def test_seed_none_leaves_random_state_alone_and_random_state_given_wins(runs) -
     paths, result = runs["unseeded"]
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["seed"] is None
-    assert joblib.load(paths.model_dir / "model.joblib").random_state is None
+    assert artifacts.load_estimator(paths.model_dir).random_state is None
     paths, result = runs["own_random_state"]
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["seed"] == 11
-    assert joblib.load(paths.model_dir / "model.joblib").random_state == 3
+    assert artifacts.load_estimator(paths.model_dir).random_state == 3
 
 
 # -- failures ---------------------------------------------------------------------------------
@@ -633,8 +632,7 @@ def test_bad_input_fails_with_a_useful_failure_file(runs, builder, code, expecte
     for text in expected:
         assert text in first, (text, first)
     assert "Traceback" not in failure
-    assert not (paths.model_dir / "model.joblib").exists()
-    assert not list(paths.model_dir.glob(".tmp-*"))
+    assert not paths.model_dir.exists() or not any(paths.model_dir.iterdir())
     assert "Training failed" in result.log
     if builder is bad_hyperparameter_value:
         assert "header" not in failure and "Read the data" not in result.log
@@ -790,7 +788,7 @@ def test_sharded_data_on_two_hosts_fails(runs, name) -> None:
     assert result.returncode == 2
     first = paths.failure_file.read_text().splitlines()[0]
     assert "['train']" in first and "ShardedByS3Key" in first and "FullyReplicated" in first
-    assert not (paths.model_dir / "model.joblib").exists()
+    assert not paths.model_dir.exists() or not any(paths.model_dir.iterdir())
 
 
 def test_sharded_data_on_one_host_is_fine(runs) -> None:
