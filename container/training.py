@@ -109,7 +109,7 @@ def train(paths: Paths) -> None:
             f"{hooks.package_name()}.train must define ESTIMATORS (name -> estimator factory) "
             "and ESTIMATOR (the default name)."
         )
-    built = estimator.build(model_hps, registry, default)
+    built = estimator.build(model_hps, registry, default, _trusted_modules(module))
     seeded = estimator.seed(built, options.seed)
     if options.seed is not None:
         random.seed(options.seed)  # for model code that draws from the global generators
@@ -195,6 +195,18 @@ def train(paths: Paths) -> None:
             metadata["positive_class"] = positive
     written = artifacts.save(paths.model_dir, model, metadata)
     log.info("Model written: %s", ", ".join(str(p) for p in written))
+
+
+def _trusted_modules(module: Any) -> list[str]:
+    """The modules the `estimator` hyperparameter may import from besides sklearn: the model
+    package itself, and those its train module lists in TRUSTED_MODULES."""
+    listed = getattr(module, "TRUSTED_MODULES", ())
+    if isinstance(listed, str) or not isinstance(listed, (list, tuple, set, frozenset)) or not all(
+            isinstance(item, str) and item for item in listed):
+        raise ConfigError(
+            f"{hooks.package_name()}.train.TRUSTED_MODULES must be a list of module names, not {listed!r:.80}.",
+            hint='For example TRUSTED_MODULES = ["xgboost"].')
+    return [hooks.package_name(), *listed]
 
 
 def _label_words(schema: Any) -> str:

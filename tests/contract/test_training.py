@@ -566,8 +566,27 @@ def bad_seed(make_job, tmp_path, rows):
     return make_job({"train": tmp_path / "d"}, {**FAST, "seed": -1})
 
 
+def estimator_from_an_untrusted_module(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "os.system"})
+
+
+def sklearn_function_as_estimator(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "sklearn.datasets.fetch_openml"})
+
+
+def module_not_in_trusted_modules(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", "label,a,b,c,d\n" + csv_text(rows))  # never read: refused first
+    return make_job({"train": tmp_path / "d"}, {"estimator": "json.JSONDecoder"}), package_env("byoc_fx_own_estimator")
+
+
 FAILURES = [
     # builder, exit code, strings the failure's first line must hold
+    (estimator_from_an_untrusted_module, 2, ["Estimator 'os.system' is not allowed", "sklearn.*",
+                                             "TRUSTED_MODULES"]),
+    (sklearn_function_as_estimator, 2, ["'sklearn.datasets.fetch_openml' is not an estimator class"]),
+    (module_not_in_trusted_modules, 2, ["'json.JSONDecoder' is not allowed", "byoc_fx_third_party"]),
     (header_row, 3, ["'train'", "with-header.csv", "line 1", "header"]),
     (regressor_with_text_labels, 3, ["'train'", "regressor", "the first column", "text", "'setosa' in row 1"]),
     (unknown_label_column, 2, ["label_column='species'", "not a column", "sepal_length"]),
@@ -634,7 +653,7 @@ def test_bad_input_fails_with_a_useful_failure_file(runs, builder, code, expecte
     assert "Traceback" not in failure
     assert not paths.model_dir.exists() or not any(paths.model_dir.iterdir())
     assert "Training failed" in result.log
-    if builder is bad_hyperparameter_value:
+    if builder in (bad_hyperparameter_value, estimator_from_an_untrusted_module, module_not_in_trusted_modules):
         assert "header" not in failure and "Read the data" not in result.log
 
 
@@ -684,6 +703,44 @@ def test_model_package_without_training_code(runs, name, text) -> None:
     paths, result = runs[name]
     assert result.returncode == 2, result.log
     assert text in paths.failure_file.read_text()
+
+
+@job
+def own_estimator_class(make_job, tmp_path, data):
+    return (make_job({"train": data.sample["train"]}, {"estimator": "byoc_fx_own_estimator.estimators.Majority"}),
+            package_env("byoc_fx_own_estimator"))
+
+
+@job
+def trusted_module_estimator(make_job, tmp_path, data):
+    return (make_job({"train": data.sample["train"]},
+                     {"estimator": "byoc_fx_third_party.NearestCentroidLike", "shrink": 0.1}),
+            package_env("byoc_fx_own_estimator"))
+
+
+@job
+def sklearn_class_by_path(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"estimator": "sklearn.linear_model.LogisticRegression"})
+
+
+@pytest.mark.parametrize(("name", "cls", "saved_as"), [
+    ("own_estimator_class", "byoc_fx_own_estimator.estimators.Majority", "model.joblib"),
+    ("trusted_module_estimator", "byoc_fx_third_party.NearestCentroidLike", "model.joblib"),
+    ("sklearn_class_by_path", "sklearn.linear_model._logistic.LogisticRegression", "model.skops"),
+])
+def test_estimators_by_import_path_from_trusted_modules(runs, name, cls, saved_as) -> None:
+    """The package's own classes and TRUSTED_MODULES' train; a type skops cannot vouch for is
+    saved with joblib, and metadata.json says why."""
+    paths, result = runs[name]
+    assert result.returncode == 0, result.log
+    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["metadata.json", saved_as]
+    metadata = json.loads((paths.model_dir / "metadata.json").read_text())
+    assert metadata["estimator_class"] == cls
+    assert metadata["model"]["file"] == saved_as
+    if saved_as == "model.joblib":
+        assert cls.rsplit(".", 1)[1] in metadata["model"]["why"]
+        assert "saved with joblib (a pickle, loaded only in the image)" in result.log
+    assert list(metadata["files"]) == [saved_as]
 
 
 @job
