@@ -7,6 +7,7 @@ together in one pool by the `runs` fixture; each test then checks its own job's 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -566,6 +567,63 @@ def bad_seed(make_job, tmp_path, rows):
     return make_job({"train": tmp_path / "d"}, {**FAST, "seed": -1})
 
 
+def with_value(rows: np.ndarray, line: int, column: int, value: str, header: str | None = None) -> str:
+    """rows as CSV (after `header`), the 1-based `column` of 1-based file `line` written as `value`."""
+    lines = ([header] if header else []) + csv_text(rows).splitlines()
+    fields = lines[line - 1].split(",")
+    fields[column - 1] = value
+    lines[line - 1] = ",".join(fields)
+    return "\n".join(lines) + "\n"
+
+
+def infinity_in_a_feature(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows[:10]))
+    write_csv(tmp_path / "d" / "b.csv", with_value(rows[10:], 7, 3, "inf"))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def overflow_to_infinity(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_value(rows, 12, 5, "-1e999"))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "logistic_regression"})
+
+
+def infinity_in_a_table(make_job, tmp_path, rows):
+    text = with_value(rows, 5, 4, "-Infinity", header="label,sl,sw,pl,pw")
+    text = text.replace("\n", ",x\n").replace("pw,x", "pw,colour", 1)  # a text column: the table path
+    write_csv(tmp_path / "d" / "a.csv", text)
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def infinity_in_validation(make_job, tmp_path, rows):
+    write_csv(tmp_path / "t" / "a.csv", csv_text(rows))
+    write_csv(tmp_path / "v" / "v.csv", with_value(rows[:20], 3, 2, "Infinity"))
+    return make_job({"train": tmp_path / "t", "validation": tmp_path / "v"}, FAST)
+
+
+def too_large_for_float32(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_value(rows, 9, 2, "1e39"))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def truncated_gzip(make_job, tmp_path, rows):
+    data = gzip.compress(("".join([csv_text(rows)] * 50)).encode())
+    write_csv(tmp_path / "d" / "big.csv.gz", data[: len(data) // 2])
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def truncated_gzip_table(make_job, tmp_path, rows):
+    data = gzip.compress(("label,sl,sw,pl,pw\n" + "".join([csv_text(rows)] * 50)).encode())
+    write_csv(tmp_path / "d" / "big.csv.gz", data[: len(data) // 2])
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def corrupt_gzip(make_job, tmp_path, rows):
+    data = bytearray(gzip.compress(("".join([csv_text(rows)] * 50)).encode()))
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    write_csv(tmp_path / "d" / "bad.csv.gz", bytes(data))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
 def estimator_from_an_untrusted_module(make_job, tmp_path, rows):
     write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
     return make_job({"train": tmp_path / "d"}, {"estimator": "os.system"})
@@ -583,12 +641,22 @@ def module_not_in_trusted_modules(make_job, tmp_path, rows):
 
 FAILURES = [
     # builder, exit code, strings the failure's first line must hold
+    (infinity_in_a_feature, 3, ["'train'", "file 'b.csv', line 7, column 3", "'inf' is infinite", "finite"]),
+    (overflow_to_infinity, 3, ["'train'", "file 'a.csv', line 12, column 5", "'-1e999' is too large for a float64"]),
+    (infinity_in_a_table, 3, ["'train'", "file 'a.csv', line 5, column 4", "'-Infinity' is infinite"]),
+    (infinity_in_validation, 3, ["'validation'", "file 'v.csv', line 3, column 2", "'Infinity' is infinite"]),
+    (too_large_for_float32, 3, ["'train'", "file 'a.csv', line 9, column 2", "'1e39' is too large for estimator "
+                                "'random_forest', which computes in float32", "gradient_boosting"]),
+    (truncated_gzip, 3, ["'train'", "file 'big.csv.gz' is cut short", "complete line(s) of CSV", "gzip -t"]),
+    (truncated_gzip_table, 3, ["'train'", "file 'big.csv.gz' is cut short", "complete line(s) of CSV"]),
+    (corrupt_gzip, 3, ["'train'", "file 'bad.csv.gz'", "gzip"]),
     (estimator_from_an_untrusted_module, 2, ["Estimator 'os.system' is not allowed", "sklearn.*",
                                              "TRUSTED_MODULES"]),
     (sklearn_function_as_estimator, 2, ["'sklearn.datasets.fetch_openml' is not an estimator class"]),
     (module_not_in_trusted_modules, 2, ["'json.JSONDecoder' is not allowed", "byoc_fx_third_party"]),
     (header_row, 3, ["'train'", "with-header.csv", "line 1", "header"]),
-    (regressor_with_text_labels, 3, ["'train'", "regressor", "the first column", "text", "'setosa' in row 1"]),
+    (regressor_with_text_labels, 3, ["'train'", "regressor", "the first column", "text",
+                                     "'setosa' in file 'a.csv', line 1, column 1 (row 1 of the channel)"]),
     (unknown_label_column, 2, ["label_column='species'", "not a column", "sepal_length"]),
     (label_column_name_without_header, 2, ["label_column='species'", "no header"]),
     (unknown_categorical_column, 2, ["categorical_columns='colour'", "not a column"]),
@@ -603,11 +671,12 @@ FAILURES = [
     (non_utf8, 3, ["latin1.csv", "line 4", "UTF-8"]),
     (files_disagree, 3, ["'b.csv' has 4 columns", "'a.csv' has 5"]),
     (empty_channel, 3, ["no files in channel 'train'"]),
-    (empty_files, 3, ["'train'", "no rows"]),
+    (empty_files, 3, ["'train'", "no rows", "'a.csv' is empty (0 bytes)", "'b.csv' holds only empty lines"]),
     (missing_train, 3, ["No training channel", "['validation']", "'train'"]),
     (one_column, 3, ["only one column"]),
-    (continuous_labels_for_a_classifier, 3, ["'train'", "classifier", "0.5 in row 8", "regressor"]),
-    (missing_labels, 3, ["'validation'", "1 row(s)", "label", "row 4"]),
+    (continuous_labels_for_a_classifier, 3, ["'train'", "classifier", "0.5 in file 'a.csv', line 8, column 1",
+                                             "regressor"]),
+    (missing_labels, 3, ["'validation'", "1 row(s)", "label", "file 'a.csv', line 4, column 1 (row 4 of the channel)"]),
     (unknown_estimator, 2, ["Unknown estimator 'xgboost'", "random_forest"]),
     (unknown_hyperparameter, 2, ["Unknown hyperparameter 'n_estimatorz'", "Allowed:", "n_estimators"]),
     (bad_hyperparameter_value, 2, ["n_estimators", "range", "-3"]),
