@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 from .errors import ConfigError
 
 ESTIMATOR_KEY = "estimator"
-#: Modules every job may import an estimator class from (the class must have fit()).
+#: The library any job may name an estimator class of by import path (a class with fit()).
 SKLEARN = "sklearn"
 
 
