@@ -63,7 +63,10 @@ def _deploy_parser(subparsers: Any) -> None:
     serving.add_argument("--volume-gb", type=int, help="VolumeSizeInGB (1-512)")
     checks = p.add_argument_group("checks")
     checks.add_argument("--skip-load-check", action="store_true",
-                        help="do not load the model locally (when it needs libraries only the image has)")
+                        help="do not load the model before deploying. By default a model.skops is loaded here "
+                        "(it runs no code from the file); a pickle (model.joblib) or a model with its own "
+                        "model_fn is loaded in --image when this Docker engine has it (no network, the model "
+                        "read-only), else not loaded, with a note saying so")
     checks.add_argument("--smoke-payload", type=Path, metavar="FILE",
                         help="body of the smoke request after --wait (default: a CSV row of zeros "
                         "as wide as the model's features, when known)")
@@ -138,7 +141,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if from_registry(args):
         return _deploy_version(args, region, environment)
 
-    with modeldata.prepared(args.model, load=not args.skip_load_check) as model:
+    with modeldata.prepared(args.model, load=not args.skip_load_check, image=args.image,
+                            environment=environment) as model:
         session = opts.session(args)
         ecr.require_image(session, args.image)
         name = names.unique(args.endpoint)  # this deploy's model and endpoint config

@@ -161,7 +161,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture
 def model_dir(trained_model: Path, tmp_path: Path) -> Path:
-    """A copy of the session's trained model folder (model.joblib + metadata.json)."""
+    """A copy of the session's trained model folder (model.skops + metadata.json)."""
     target = tmp_path / "model"
     shutil.copytree(trained_model, target)
     return target

@@ -167,7 +167,7 @@ def test_local_train_on_the_sample(tmp_path: Path, sample_data) -> None:
         "n_estimators": "5", "criterion": "entropy", "max_depth": "null"}
     assert json.loads((job / "input" / "config" / "resourceconfig.json").read_text())["current_host"] == "algo-1"
     with tarfile.open(job / "model.tar.gz") as tar:
-        assert sorted(tar.getnames()) == ["metadata.json", "model.joblib"]
+        assert sorted(tar.getnames()) == ["metadata.json", "model.skops"]
     metadata = json.loads((job / "model" / "metadata.json").read_text())
     assert metadata["training_job"] == "cli-test"
     assert metadata["hyperparameters"] == {"n_estimators": 5, "criterion": "entropy", "max_depth": None}

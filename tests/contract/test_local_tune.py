@@ -130,7 +130,7 @@ def test_a_search_of_real_training_jobs(search: Callable[[str], Search], strateg
     assert model.name == "model.tar.gz" and model.parent.parent == run.root
     assert float(next(r for r in rows if r["TrainingJobName"] == model.parent.name)["FinalObjectiveValue"]) == best
     with tarfile.open(model) as archive:
-        assert "model.joblib" in archive.getnames()
+        assert "model.skops" in archive.getnames()
     assert f"byoc local serve {model}" in run.err
     assert OBJECTIVE in run.out.splitlines()[0]  # the table's header
 

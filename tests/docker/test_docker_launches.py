@@ -43,7 +43,7 @@ def test_no_argument_with_a_training_jobs_config_trains(run: Callable[..., Any],
     assert result.code == 0, result.log
     assert ("byoc-entrypoint: found /opt/ml/input/config/resourceconfig.json, a training job's configuration: "
             "running train") in result.log
-    assert (paths.model_dir / "model.joblib").is_file()
+    assert (paths.model_dir / "model.skops").is_file()
 
 
 def test_no_argument_with_a_processing_jobs_config_processes(run: Callable[..., Any], sample_data: dict[str, Path],
@@ -97,7 +97,7 @@ def test_two_hosts_as_compose_runs_them_keep_the_leaders_model(engine: Any, imag
         network.remove()
     assert first == "algo-1", logs
     assert codes == {"algo-1": 0, "algo-2": 0}, logs
-    assert (model / "model.joblib").is_file() and (model / "metadata.json").is_file(), logs
+    assert (model / "model.skops").is_file() and (model / "metadata.json").is_file(), logs
     assert json.loads((model / "metadata.json").read_text())["training_job"] == "two-hosts"
     assert "algo-2 is not the leader (algo-1 trains" in logs["algo-2"]
     assert "Waiting for the leader algo-1 to finish" in logs["algo-2"]
