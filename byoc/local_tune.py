@@ -169,6 +169,7 @@ class LocalTuning:
     max_parallel: int
     static: dict[str, str] = field(default_factory=dict)  # as the API carries them (to_api)
     seed: int | None = None
+    content_type: str = "text/csv"  # every channel's ContentType, as for `byoc local train`
 
 
 @dataclass
@@ -196,7 +197,7 @@ def check_root(root: Path) -> None:
 def start_trial(spec: LocalTuning, number: int, handle: Any, tuned: dict[str, str],
                 launcher: local.Launcher) -> Trial:
     name = f"{spec.name}-{number:03d}-{secrets.token_hex(4)}"  # as SageMaker names them
-    paths = jobdir.create(spec.root / name, jobdir.JobSpec(spec.channels, {}))
+    paths = jobdir.create(spec.root / name, jobdir.JobSpec(spec.channels, {}, content_type=spec.content_type))
     paths.hyperparameters_file.write_text(json.dumps(hyperparameters_json(spec, tuned), indent=2) + "\n")
     trial = Trial(number, name, tuned, paths, spec.root / "logs" / f"{name}.log", handle)
     trial.log_path.parent.mkdir(parents=True, exist_ok=True)

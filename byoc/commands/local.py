@@ -9,6 +9,9 @@ failure, Ctrl-C, SIGTERM), what it started has ended when it returns.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import shlex
 import shutil
 import sys
@@ -125,8 +128,8 @@ def serve(args: argparse.Namespace) -> int:
         server.start()
         try:
             server.wait_ready(timeout=READY_TIMEOUT)
-            print(f"\nServing {args.model} at {server.url} (Ctrl-C stops it). Try:\n\n{curl_lines(server.url)}\n",
-                  flush=True)
+            print(f"\nServing {args.model} at {server.url} (Ctrl-C stops it). Try:\n\n"
+                  f"{curl_lines(server.url, base / 'model')}\n", flush=True)
             code = server.wait()
         except local.RunError as exc:
             server.stop()
@@ -141,12 +144,39 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def curl_lines(url: str, payload: str = "5.1,3.5,1.4,0.2") -> str:
+#: The hint's row for a model that takes four unnamed numbers (the iris sample's shape).
+IRIS_ROW: list[str | float] = [5.1, 3.5, 1.4, 0.2]
+
+
+def example_row(model_dir: Path | None) -> tuple[list[str | float], list[str]]:
+    """A row this model accepts and its feature names ([] when trained without a header), from
+    metadata.json: each category's first value, 0 for numbers. A model without one: the iris row."""
+    try:
+        metadata = json.loads((model_dir / "metadata.json").read_text()) if model_dir else {}
+    except (OSError, ValueError):
+        metadata = {}
+    features = metadata.get("features") if isinstance(metadata, dict) else None
+    if features and all(isinstance(f, dict) and "name" in f for f in features):
+        row: list[str | float] = [str(f["categories"][0]) if f.get("kind") == "categorical" and f.get("categories")
+                                  else 0 for f in features]
+        return row, [str(f["name"]) for f in features]
+    width = metadata.get("n_features") if isinstance(metadata, dict) else None
+    if isinstance(width, int) and 0 < width != len(IRIS_ROW):
+        return [0] * width, []
+    return IRIS_ROW, []
+
+
+def curl_lines(url: str, model_dir: Path | None = None) -> str:
+    """The curl commands a user can paste to try the server, with a row this model accepts."""
+    row, names = example_row(model_dir)
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(row)
+    instance = {"instances": [dict(zip(names, row))]} if names else [row]
     return "\n".join([
         f"  curl -s {url}/ping -o /dev/null -w '%{{http_code}}\\n'",
-        f"  curl -s -X POST {url}/invocations -H 'Content-Type: text/csv' --data-binary '{payload}'",
+        f"  curl -s -X POST {url}/invocations -H 'Content-Type: text/csv' --data-binary {shlex.quote(line.getvalue())}",
         f"  curl -s -X POST {url}/invocations -H 'Content-Type: application/json' -H 'Accept: application/json' "
-        f"-H 'X-Amzn-SageMaker-Custom-Attributes: output=probabilities' -d '[[{payload}]]'",
+        f"-H 'X-Amzn-SageMaker-Custom-Attributes: output=probabilities' -d {shlex.quote(json.dumps(instance))}",
     ])
 
 

@@ -100,6 +100,9 @@ def register_local(local_commands: Any) -> None:
                    help="input channel: train=./data/train (repeat; as for byoc tune, local paths only)")
     p.add_argument("-H", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                    help="a static hyperparameter (repeat); VALUE is parsed as JSON when it can be")
+    p.add_argument("--content-type", default="text/csv",
+                   help="the channels' ContentType (default: %(default)s; 'text/csv;header=present' when the "
+                        "files start with a header row)")
     add_search_options(p)
     p.add_argument("--job-name", help="the tuning job's name (default: byoc-tune-<yymmddHHMM>-<random>)")
     p.add_argument("--job-dir", type=path_arg, help="a new folder for the trials and results (default: jobs/NAME)")
@@ -252,7 +255,7 @@ def cmd_local_tune(args: argparse.Namespace) -> int:
     spec = local_tune.LocalTuning(
         name=name, root=root, channels=channels, ranges=ranges, objective=objective, strategy=args.strategy,
         max_jobs=max_jobs, max_parallel=args.max_parallel, static=local_tune.static_strings(static),
-        seed=args.random_seed)
+        seed=args.random_seed, content_type=args.content_type)
     start = launcher(args.image)
     print(f"Tuning {name} here: {args.strategy} search of {', '.join(r.name for r in ranges)}, "
           f"{objective.type.lower()} {objective.metric}, {max_jobs} job(s), {args.max_parallel} at a time, "
