@@ -29,14 +29,13 @@ import os
 import platform
 import re
 import shutil
-import signal
 import tempfile
 import threading
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ModelLoadError
+from . import stopping
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ def save(model_dir: Path, estimator: Any, metadata: dict[str, Any], *, format: s
             if path.is_file():
                 _fsync(path)
         tops = sorted({PurePosixPath(name).parts[0] for name in written}) + [METADATA_FILE]
-        with commit_lock, _signals_held():
+        with commit_lock, stopping.signals_held():
             for top in tops:
                 _replace(stage / top, model_dir / top)
             for stale in (SKOPS_FILE, JOBLIB_FILE, ARRAYS_DIR):  # the other format's, from an earlier save
@@ -464,17 +463,6 @@ def _fsync(path: Path) -> None:
         pass  # some file systems (and directories on them) refuse fsync
     finally:
         os.close(fd)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Delay SIGTERM and SIGINT until the renames are done."""
-    held = {signal.SIGTERM, signal.SIGINT}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _listing(model_dir: Path) -> list[str]:
