@@ -578,7 +578,7 @@ def register(session: AwsSession, spec: RegisterSpec, model: modeldata.PreparedM
                 raise PreflightError(f"training job {job.job} names no TrainingImage; give --image")
             preflight.require(image_problems(image, spec.realtime_types, session.region),
                               hint="The training job's image is taken unless --image names another.")
-        model = modeldata.PreparedModel(job.artifacts, None, modeldata.CheckedModel(), load)
+        model = modeldata.PreparedModel(job.artifacts, None, modeldata.CheckedModel(), load, image)
     assert image is not None
     ecr.require_image(session, image, out=out)
     model.check_in_place(session, out=out)

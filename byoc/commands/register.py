@@ -88,7 +88,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         problems.append("--wait-timeout must be more than 0 seconds")
     preflight.require(problems)
 
-    local = modeldata.prepared(spec.model, load=not args.skip_load_check) if spec.model else nullcontext(None)
+    local = (modeldata.prepared(spec.model, load=not args.skip_load_check, image=spec.image) if spec.model
+             else nullcontext(None))
     with local as model:
         session = opts.session(args)
         result = registry.register(session, spec, model, s3.lazy_bucket(session, args.bucket),

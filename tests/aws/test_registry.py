@@ -240,9 +240,9 @@ def test_register_needs_an_image_with_a_model_and_a_valid_group_name(aws, byoc, 
 def test_a_model_that_does_not_load_is_refused_before_anything_is_created(aws, byoc, tmp_path, calls) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "model.joblib").write_bytes(b"not a model")
+    (broken / "model.skops").write_bytes(b"not a model")  # skops loads on this machine: no code runs
     run = register(byoc, broken)
-    assert run.code == 2 and "cannot load the model" in run.err
+    assert run.code == 2 and "cannot load the model" in run.err, run.err
     assert calls == []
 
 
