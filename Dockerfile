@@ -71,8 +71,14 @@ RUN /opt/buildenv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/
       "dependencies: run 'make lock' and commit it" >&2; exit 1; }; } \
  && /opt/venv/bin/python -c "import container, model"
 
-# 4. What ships: the base, the dependencies layer, then the project's few files on top.
+# 4. What ships: the base, the workers' user, the dependencies layer, then the project's few
+#    files on top. The gunicorn workers handle requests as `byoc` (container/privileges.py): a
+#    system user with its own group, no home and no shell, owning nothing; it may read the venv,
+#    and write only where anyone may (/tmp, /dev/shm). The master, `train` and any other command
+#    stay root.
 FROM base
+RUN useradd --system --user-group --no-log-init --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin byoc
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=build /opt/stage/opt/venv/ /opt/venv/
 ENV PATH=/opt/venv/bin:$PATH \
@@ -81,6 +87,6 @@ ENV PATH=/opt/venv/bin:$PATH \
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
       org.opencontainers.image.title="sagemaker-byoc" \
       org.opencontainers.image.description="Bring your own scikit-learn model to Amazon SageMaker"
-# Nothing under /opt/ml: SageMaker mounts over it. Runs as root, as SageMaker expects.
+# Nothing under /opt/ml: SageMaker mounts over it. Runs as root, as SageMaker expects (no USER).
 # Exec form: `train` or `serve` becomes PID 1 and gets SIGTERM directly; any other command runs as given.
 ENTRYPOINT ["/opt/venv/bin/byoc-entrypoint"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from . import artifacts
+from . import artifacts, privileges
 from .app import ServingApp
 from .errors import ByocError
 from .inference import InferencePipeline
@@ -69,6 +69,9 @@ def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
         # gunicorn 24+ opens a control socket under $HOME; the file system may be read-only.
         "control_socket_disable": True,
         "post_worker_init": close_listeners_when_stopping,
+        # Started as root (as SageMaker does), the workers handle requests as the image's
+        # unprivileged user; the master stays root.
+        **privileges.gunicorn_options(),
     }
 
 
