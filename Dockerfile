@@ -55,21 +55,24 @@ RUN python3 -m venv /opt/venv \
 #    requirements/build.lock, hash-checked too), installed with --no-deps into /opt/venv under a
 #    staging root, so the final stage can copy just these files. Only the runtime (container/) and
 #    the model (model/): the laptop CLI (byoc/) is not in the build context, so neither its package
-#    nor its `byoc` script is installed (setup.py). Installed once more into this stage's own
-#    /opt/venv, for `pip check`: a dependency in pyproject.toml that the lock lacks (or pins
-#    outside its range) stops the build here, naming it, instead of failing at run time.
+#    nor its `byoc` script is installed (setup.py). First, a check keyed on pyproject.toml alone
+#    (so a model/ edit does not rerun it): every dependency it lists must be installed in range
+#    (pip, offline): one added without `make lock` stops the build here, naming it, instead of
+#    failing on an endpoint.
 FROM deps AS build
 COPY requirements/build.lock /tmp/build.lock
 RUN python3 -m venv /opt/buildenv && /opt/buildenv/bin/pip install --require-hashes -r /tmp/build.lock
 COPY pyproject.toml setup.py* README.md /src/
+RUN /opt/venv/bin/python -c 'import tomllib; print(*tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
+      > /tmp/dependencies.txt \
+ && { /opt/venv/bin/pip install --dry-run --no-index --no-deps --quiet -r /tmp/dependencies.txt \
+      || { echo "requirements/image.lock does not hold pyproject.toml's dependencies: run 'make lock'" \
+           "and commit it" >&2; exit 1; }; }
 COPY container/ /src/container/
 COPY model/ /src/model/
 RUN /opt/buildenv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/dist /src \
  && /opt/venv/bin/pip install --no-deps --no-warn-script-location --root /opt/stage /tmp/dist/*.whl \
- && /opt/venv/bin/pip install --no-deps --no-warn-script-location /tmp/dist/*.whl \
- && { /opt/venv/bin/pip check || { echo "requirements/image.lock does not satisfy pyproject.toml's" \
-      "dependencies: run 'make lock' and commit it" >&2; exit 1; }; } \
- && /opt/venv/bin/python -c "import container, model"
+ && /opt/venv/bin/python -c "import sys; sys.path[:0] = ['/opt/stage/opt/venv/lib/python%d.%d/site-packages' % sys.version_info[:2]]; import container, model"
 
 # 4. What ships: the base, the workers' user, the dependencies layer, then the project's few
 #    files on top. The gunicorn workers handle requests as `byoc` (container/privileges.py): a

@@ -90,6 +90,23 @@ def test_a_file_that_does_not_match_its_hash_stops_the_build(image: str, tmp_pat
     assert images.inspect(f"{IMAGE}-forged") is None
 
 
+def test_a_dependency_the_lock_lacks_stops_the_build(image: str, tmp_path: Path) -> None:
+    # pyproject.toml edited, `make lock` forgotten: the build says so, instead of an image that
+    # fails at `import` on an endpoint.
+    context = copy_context(tmp_path / "context")
+    pyproject = context / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace('dependencies = [\n', 'dependencies = [\n    "byoc-no-such-dependency>=1",\n', 1))
+    assert pyproject.read_text() != text
+    with pytest.raises(images.BuildFailed) as failed:
+        images.build(f"{IMAGE}-stale", base_image=os.environ.get("BYOC_BASE_IMAGE") or None, platform=None,
+                     context=context, echo=None)
+    log = failed.value.log
+    assert "No matching distribution found for byoc-no-such-dependency>=1" in log, log[-3000:]
+    assert "run 'make lock' and commit it" in log, log[-3000:]
+    assert images.inspect(f"{IMAGE}-stale") is None
+
+
 def registry() -> str:
     """host:port of the local registry (BYOC_REGISTRY), once it answers; else a skip (a failure in CI)."""
     host = os.environ.get("BYOC_REGISTRY", "127.0.0.1:5000")
