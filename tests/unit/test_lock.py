@@ -59,6 +59,22 @@ def test_the_image_runs_the_versions_a_checkout_tests(env: dict[str, str]) -> No
             f"image.lock has {name}=={pin.version}, dev.lock {dev.get(name) and dev[name].version}: {STALE}"
 
 
+def test_the_dev_lock_pins_what_every_extra_asks_for() -> None:
+    # A checkout installs .[dev] under dev.lock: an extra's new dependency must be pinned too.
+    project = canonicalize_name(PYPROJECT["project"]["name"])
+    for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
+        env = {**environment("3.11.14", "x86_64"), "extra": extra}  # a Linux x86_64 checkout, as CI runs
+        pins = resolved(read_lock(LOCKS / "dev.lock"), env)
+        for text in requirements:
+            wanted = Requirement(text)
+            if canonicalize_name(wanted.name) == project or (wanted.marker and not wanted.marker.evaluate(env)):
+                continue
+            pin = pins.get(canonicalize_name(wanted.name))
+            assert pin is not None, f"{wanted.name} (extra {extra!r}) is not in dev.lock: {STALE}"
+            assert wanted.specifier.contains(pin.version, prereleases=True), \
+                f"dev.lock pins {pin.name}=={pin.version}, outside {wanted}: {STALE}"
+
+
 def test_the_build_lock_pins_the_build_system() -> None:
     pins = resolved(read_lock(LOCKS / "build.lock"), IMAGES[0])
     for text in [*PYPROJECT["build-system"]["requires"], "wheel"]:
