@@ -52,7 +52,7 @@ class GunicornServer(BaseApplication):
 
 
 def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
-    return {
+    options: dict[str, Any] = {
         "bind": [settings.bind],
         "workers": settings.workers,
         # Threaded workers keep connections alive between requests; sync workers cannot.
@@ -69,10 +69,12 @@ def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
         # gunicorn 24+ opens a control socket under $HOME; the file system may be read-only.
         "control_socket_disable": True,
         "post_worker_init": close_listeners_when_stopping,
-        # Started as root (as SageMaker does), the workers handle requests as the image's
-        # unprivileged user; the master stays root.
-        **privileges.gunicorn_options(),
     }
+
+    # Started as root (as SageMaker does), the workers handle requests as the image's
+    # unprivileged user (gunicorn's user and group settings); the master stays root.
+    options.update(privileges.gunicorn_options())
+    return options
 
 
 def close_listeners_when_stopping(worker: Any) -> None:
