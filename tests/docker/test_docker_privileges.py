@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
+from sklearn.neighbors import KNeighborsClassifier
 
+from container import artifacts
 from container.privileges import WORKER_USER
 
 pytestmark = pytest.mark.docker
@@ -38,6 +42,25 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
                   "groups": [int(v) for v in status["Groups"].split()], "cap_eff": int(status["CapEff"], 16)})
 print(json.dumps(found))
 """
+
+
+MODEL_FILES = {"BYOC_MODEL_PACKAGE": "modelfiles", "PYTHONPATH": "/opt/test-packages"}
+
+
+def only_the_owner_may_read(folder: Path) -> None:
+    """Folders 0700, files 0600: a model.tar.gz packed so, which SageMaker extracts as root."""
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
+def post(url: str, body: bytes, content_type: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url + "/invocations", data=body, method="POST",
+                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def in_container(container: Any, script: str, **options: Any) -> str:
@@ -121,6 +144,76 @@ def test_workers_keep_root_when_they_cannot_or_must_not_switch(case: str, serve:
     assert expected in served.log()
     _, workers = processes(served.container)
     assert workers and all(worker["uid"][0] == 0 for worker in workers), workers
+
+
+def test_a_model_only_root_may_read_is_served_from_the_master_s_memory_maps(
+        serve: Callable[..., Any], tmp_path: Path) -> None:
+    # model.skops with its large array beside it in model-arrays/, every file 0600 and every
+    # folder 0700: the master (root) loads it before forking and maps the array; the workers
+    # inherit the mapping, so they predict from it although they could not open the file.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20_000, 10))  # 1.6 MB: over ARRAY_FILE_MIN_BYTES, so memory-mapped
+    fitted = KNeighborsClassifier(algorithm="brute").fit(X, (X[:, 0] > 0).astype(int))
+    model = tmp_path / "model"
+    artifacts.save(model, fitted, {"n_features": 10})
+    array = "model-arrays/0.npy"
+    assert (model / array).is_file()
+    only_the_owner_may_read(model)
+    # CAP_SYS_PTRACE for the checks below only (docker exec reads the workers' maps): the workers
+    # lose it with root, as every capability (test_the_master_stays_root_...).
+    served = serve(model, cap_add=["SYS_PTRACE"])
+    uid, _ = worker_user(served.container)
+    rows = X[:200]
+    csv = "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode()
+    status, answer = post(served.url, csv, "text/csv")
+    assert status == 200, answer
+    assert [int(v) for v in answer["predictions"]] == fitted.predict(rows).tolist()
+    _, workers = processes(served.container)
+    for worker in workers:
+        assert worker["uid"][0] == uid, worker
+        assert worker["cap_eff"] == 0, worker
+        # A process that changed its uid is not dumpable: reading its maps takes CAP_SYS_PTRACE.
+        maps = in_container(served.container, f"print(open('/proc/{worker['pid']}/maps').read())")
+        assert f"/opt/ml/model/{array}" in maps, f"worker {worker['pid']} does not map {array}"
+    # ... and could not have read it any other way:
+    code, output = served.container.exec_run(["python", "-c", f"open('/opt/ml/model/{array}', 'rb')"],
+                                             user=WORKER_USER)
+    assert code != 0 and b"PermissionError" in output, output
+    assert f"/opt/ml/model is not readable by {WORKER_USER} (uid {uid})" in served.log()
+
+
+def test_a_model_fn_reads_files_only_root_may_read_but_hooks_serving_cannot(
+        serve: Callable[..., Any], tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "labels.json").write_text('["cat", "dog"]')
+    only_the_owner_may_read(model)
+    served = serve(model, env=MODEL_FILES, volumes=PROBE_MOUNT)
+    uid, _ = worker_user(served.container)
+    # model_fn runs once, in the master, as root, before the workers exist.
+    assert post(served.url, b"{}", "application/json") == (
+        200, {"labels": ["cat", "dog"], "loaded_by": 0, "answered_by": uid})
+    # A hook that opens a model file while serving runs in a worker: refused, and the 500 says so.
+    status, answer = post(served.url, b'{"reopen": true}', "application/json")
+    assert status == 500, answer
+    assert answer["message"] == ("transform_fn failed: PermissionError: [Errno 13] Permission denied: "
+                                 "'/opt/ml/model/labels.json'"), answer
+    # What the log said at start, before any request: which file, and the fix.
+    log = served.log()
+    assert f"/opt/ml/model is not readable by {WORKER_USER} (uid {uid})" in log
+    assert "chmod -R a+rX" in log
+
+
+def test_a_container_run_as_a_user_keeps_that_user_for_master_and_workers(serve: Callable[..., Any]) -> None:
+    # docker run -u 1000:1000: no root to drop; the workers are the master's user, and serve says nothing of it.
+    served = serve(env=PROBE, volumes=PROBE_MOUNT, user="1000:1000")
+    master, workers = processes(served.container)
+    assert master["uid"] == [1000] * 4 and master["gid"] == [1000] * 4, master
+    assert len(workers) == 2 and all(w["uid"] == [1000] * 4 for w in workers), workers
+    report = probe(served.url, ["/opt/ml/model", "/opt/venv", "/tmp"])
+    assert (report["uid"], report["gid"]) == (1000, 1000), report
+    assert report["write"] == {"/opt/ml/model": "EROFS", "/opt/venv": "EACCES", "/tmp": "ok"}, report
+    assert "Workers handle requests as" not in served.log()
 
 
 def test_train_runs_as_root(run: Callable[..., Any], trained: tuple[Any, Any]) -> None:
