@@ -43,9 +43,9 @@ class WorkerUser:
 
 
 def gunicorn_options(name: str = WORKER_USER) -> dict[str, Any]:
-    """gunicorn settings: `user` and `group` when the workers can drop root, and the hooks that
-    finish the switch and report it."""
-    options: dict[str, Any] = {"post_fork": drop_supplementary_groups, "when_ready": report}
+    """gunicorn settings: `user` and `group` when the workers can drop root, and the hook that
+    finishes the switch and reports it."""
+    options: dict[str, Any] = {"when_ready": hand_over}
     user = worker_user(name)
     if user is not None:
         options.update(user=user.uid, group=user.gid)
@@ -83,29 +83,26 @@ def _proc_status() -> str | None:
         return None
 
 
-def drop_supplementary_groups(server: Any, worker: Any) -> None:
-    """gunicorn post_fork hook, in the new worker while it is still root: leave root's groups.
+def hand_over(server: Any) -> None:
+    """gunicorn when_ready hook, in the master once the settings are final and before the first
+    fork: leave root's supplementary groups, then say who handles requests.
 
-    gunicorn's switch sets the gid and uid but keeps the master's supplementary groups (root's
-    group 0, so whatever root's group may read or write), and with `initgroups` it sets the
-    groups but not the gid (benoitc/gunicorn#2770). Clearing them and setting the gid here, before
-    gunicorn sets the uid, leaves the worker with the user's ids and nothing of root's.
+    gunicorn's switch sets the workers' gid and uid but keeps the groups they inherit from the
+    master (root's group 0 among them, so whatever that group may read or write); with
+    `initgroups` it sets the groups but skips the gid, leaving it 0 (benoitc/gunicorn#2770).
+    So the master drops its supplementary groups (root needs none: its uid decides) and
+    initgroups is turned off: every worker forked from now on, replacements included, has the
+    user's ids and nothing of root's. A hook, not post_fork, which other settings may claim.
     """
-    uid, gid = worker.cfg.uid, worker.cfg.gid
-    if os.geteuid() != 0 or uid == 0:
-        return
-    os.setgroups([])
-    os.setgid(gid)
-
-
-def report(server: Any) -> None:
-    """gunicorn when_ready hook, in the master once the settings are final: who handles requests."""
     if os.geteuid() != 0:
         return
     uid, gid = server.cfg.uid, server.cfg.gid
     if uid == 0:
         log.info("Workers handle requests as root.")
         return
+    os.setgroups([])
+    if server.cfg.initgroups:
+        server.cfg.set("initgroups", False)
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:

@@ -10,6 +10,7 @@ import os
 import pwd
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -65,28 +66,40 @@ def test_root_switches_to_a_user_that_exists_and_only_then() -> None:
     assert "user" not in privileges.gunicorn_options("no-such-user-byoc")
 
 
-def test_the_hooks_are_always_installed() -> None:
-    # GUNICORN_CMD_ARGS may name a user however the default was decided: the hooks finish and report it.
+def test_the_hook_is_always_installed() -> None:
+    # GUNICORN_CMD_ARGS may name a user however the default was decided: the hook finishes and reports it.
     options = privileges.gunicorn_options("no-such-user-byoc")
-    assert options["post_fork"] is privileges.drop_supplementary_groups
-    assert options["when_ready"] is privileges.report
+    assert options["when_ready"] is privileges.hand_over
+    assert "post_fork" not in options  # left to other settings (the workers' thread pools)
+
+
+#: As gunicorn does it: the master's when_ready hook, then a fork, then the worker's own switch.
+SWITCH = """
+import logging, os, pwd, sys, types
+from gunicorn import util
+from gunicorn.config import Config
+from container.privileges import hand_over
+logging.basicConfig(stream=sys.stderr)
+nobody = pwd.getpwnam("nobody")
+os.setgroups([0, 4])  # root's supplementary groups, as the master has them
+cfg = Config()
+cfg.set("user", nobody.pw_uid); cfg.set("group", nobody.pw_gid); cfg.set("initgroups", INITGROUPS)
+hand_over(types.SimpleNamespace(cfg=cfg))
+pid = os.fork()
+if pid == 0:
+    util.set_owner_process(cfg.uid, cfg.gid, initgroups=cfg.initgroups)
+    print(os.getresuid(), os.getresgid(), os.getgroups(), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root to change groups")
-def test_the_post_fork_hook_leaves_roots_groups_before_gunicorn_sets_the_uid() -> None:
-    # In a child process, as gunicorn does it: the hook, then gunicorn's own switch.
-    script = """
-import os, pwd, types
-from gunicorn import util
-from container.privileges import drop_supplementary_groups
-nobody = pwd.getpwnam("nobody")
-os.setgroups([0, 4])  # root's supplementary groups, as the master has them
-cfg = types.SimpleNamespace(uid=nobody.pw_uid, gid=nobody.pw_gid, initgroups=False)
-drop_supplementary_groups(None, types.SimpleNamespace(cfg=cfg))
-util.set_owner_process(cfg.uid, cfg.gid, initgroups=cfg.initgroups)
-print(os.getresuid(), os.getresgid(), os.getgroups())
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+@pytest.mark.parametrize("initgroups", [False, True])
+def test_the_hook_leaves_roots_groups_before_any_worker_is_forked(initgroups: bool, tmp_path: Path) -> None:
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path)}  # no model to check
+    done = subprocess.run([sys.executable, "-c", SWITCH.replace("INITGROUPS", str(initgroups))],
+                          capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 0, done.stderr
     nobody = pwd.getpwnam("nobody")
     uid, gid = nobody.pw_uid, nobody.pw_gid
@@ -110,14 +123,8 @@ print(os.getgroups())
 
 
 def test_the_hook_does_nothing_when_the_workers_stay_as_they_are() -> None:
-    class Cfg:
-        uid, gid = 0, 0
-
-    class Worker:
-        cfg = Cfg()
-
     groups = os.getgroups()
-    privileges.drop_supplementary_groups(None, Worker())
+    privileges.hand_over(types.SimpleNamespace(cfg=types.SimpleNamespace(uid=0, gid=0, initgroups=False)))
     assert os.getgroups() == groups
 
 
