@@ -52,7 +52,7 @@ class GunicornServer(BaseApplication):
 
 
 def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
-    options: dict[str, Any] = {
+    return {
         "bind": [settings.bind],
         "workers": settings.workers,
         # Threaded workers keep connections alive between requests; sync workers cannot.
@@ -70,11 +70,6 @@ def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
         "control_socket_disable": True,
         "post_worker_init": close_listeners_when_stopping,
     }
-
-    # Started as root (as SageMaker does), the workers handle requests as the image's
-    # unprivileged user (gunicorn's user and group settings); the master stays root.
-    options.update(privileges.gunicorn_options())
-    return options
 
 
 def close_listeners_when_stopping(worker: Any) -> None:
@@ -132,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     # them in the workers, so their pages stay shared with the master.
     gc.collect()
     gc.freeze()
-    GunicornServer(app, gunicorn_options(settings)).run()
+    # Started as root (as SageMaker does), the workers handle requests as the image's
+    # unprivileged user (gunicorn's user and group settings); the master stays root.
+    GunicornServer(app, {**gunicorn_options(settings), **privileges.gunicorn_options()}).run()
     return 0
 
 
