@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from byoc import image, jobdir, local, sample  # noqa: E402
 
-CONTEXT = ["Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md", "container", "model", "byoc"]
+CONTEXT = ["Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md", "requirements", "container", "model",
+           "byoc"]
 
 
 def sh(*command: str, capture: bool = True) -> str:

@@ -218,7 +218,7 @@ class DockerRun:
         return self._launch("check", [mount(model.resolve(), "/opt/ml/model", readonly=True)], env,
                             network="none", command=["python", "-m", "container.loadcheck"],
                             options=["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-                                     "--security-opt", "no-new-privileges"])
+                                     "--security-opt", "no-new-privileges", *as_this_user()])
 
     def _launch(self, role: str, mounts: list[str], env: Mapping[str, str], after: Any = None, *,
                 network: str = "host", command: Sequence[str] = (), options: Sequence[str] = ()) -> Launch:
@@ -240,6 +240,19 @@ class DockerRun:
 
         return Launch(argv, dict(env), dict(os.environ),
                       before_signal=lambda process: wait_running(name, process), cleanup=cleanup, container=name)
+
+
+def as_this_user() -> list[str]:
+    """`--user UID:GID` on Linux when byoc is not run as root, for the load check.
+
+    The model folder is this user's, its modes as the user left them or as model.tar.gz held
+    them (0600 included): root without capabilities may not read another user's private files,
+    where SageMaker's root, extracting and serving the archive, may. Docker Desktop maps
+    ownership itself.
+    """
+    if not sys.platform.startswith("linux") or os.getuid() == 0:
+        return []
+    return ["--user", f"{os.getuid()}:{os.getgid()}"]
 
 
 def container_name(role: str) -> str:

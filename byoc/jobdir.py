@@ -105,15 +105,28 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def pack(folder: Path, archive: Path) -> Path:
-    """tar.gz the folder's contents with the files at the archive root, as SageMaker does."""
+    """tar.gz the folder's contents with the files at the archive root, as SageMaker does.
+
+    Every file is packed readable by all and owned by root: SageMaker extracts the archive as
+    root, and the image's workers answer requests as another user (container/privileges.py), so
+    a file packed 0600 could be read by model_fn (in the root master) but not by a hook while
+    serving.
+    """
     archive.parent.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_name(archive.name + ".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.name.startswith(".tmp-"):
-                tar.add(path, arcname=path.relative_to(folder).as_posix())
+                tar.add(path, arcname=path.relative_to(folder).as_posix(), filter=_readable_by_all)
     tmp.replace(archive)
     return archive
+
+
+def _readable_by_all(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.mode |= 0o444
+    member.uid = member.gid = 0
+    member.uname = member.gname = "root"
+    return member
 
 
 #: tarfile's extraction filters (PEP 706) came with Python 3.11.4; before it, extractall takes no

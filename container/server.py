@@ -17,7 +17,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from . import artifacts
+from . import artifacts, privileges
 from .app import ServingApp
 from .errors import ByocError
 from .inference import InferencePipeline
@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     # them in the workers, so their pages stay shared with the master.
     gc.collect()
     gc.freeze()
-    GunicornServer(app, gunicorn_options(settings)).run()
+    # Started as root (as SageMaker does), the workers handle requests as the image's
+    # unprivileged user (gunicorn's user and group settings); the master stays root.
+    GunicornServer(app, {**gunicorn_options(settings), **privileges.gunicorn_options()}).run()
     return 0
 
 

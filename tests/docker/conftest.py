@@ -131,21 +131,23 @@ class Served:
 
 @pytest.fixture
 def serve(engine: Any, image: str, image_model: Path) -> Iterator[Callable[..., Served]]:
-    """serve(model_dir=..., env=..., volumes=..., port=...) -> Served, ready on /ping.
+    """serve(model_dir=..., env=..., volumes=..., port=..., **run_options) -> Served, ready on /ping.
 
     `docker run --network host -e SAGEMAKER_BIND_TO_PORT=<port> -e BYOC_BIND_HOST=127.0.0.1
-    -v <model>:/opt/ml/model:ro IMAGE serve`; removed at the end of the test.
+    -v <model>:/opt/ml/model:ro IMAGE serve`; removed at the end of the test. run_options go to
+    the Docker SDK's containers.run (cap_drop=..., user=...).
     """
     started: list[Any] = []
 
     def serve(model_dir: Path | None = None, *, env: dict[str, str] | None = None,
-              volumes: dict[str, dict[str, str]] | None = None, port: int | None = None) -> Served:
+              volumes: dict[str, dict[str, str]] | None = None, port: int | None = None,
+              **run_options: Any) -> Served:
         port = port or free_port()
         mounts = {str((model_dir or image_model).resolve()): {"bind": "/opt/ml/model", "mode": "ro"},
                   **(volumes or {})}
         environment = {"SAGEMAKER_BIND_TO_PORT": str(port), "BYOC_BIND_HOST": "127.0.0.1",
                        "MODEL_SERVER_WORKERS": "2", **(env or {})}
-        container = start(engine, image, ["serve"], env=environment, volumes=mounts)
+        container = start(engine, image, ["serve"], env=environment, volumes=mounts, **run_options)
         started.append(container)
         served = Served(container, port)
         served.ready_after = wait_for_ping(container, port)

@@ -4,6 +4,7 @@ host: `docker run --network none`, the model read-only, a read-only root, no cap
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import uuid
@@ -93,3 +94,22 @@ def test_a_joblib_model_loads_in_the_image_with_its_checks(image: str, tmp_path:
     allowed = modeldata.check_folder(skewed, image=image, environment={"BYOC_ALLOW_VERSION_SKEW": "1"})
     assert allowed.how.startswith(f"loaded in {image}")
     assert not list(engine.containers.list(all=True, filters={"label": "io.github.sagemaker-byoc.local=check"}))
+
+
+def test_a_model_only_its_owner_may_read_is_checked_as_that_owner(image: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A user's own folder, or a model.tar.gz extracted here, with files 0600: root without
+    # capabilities may not read them, so the check runs as the user byoc runs as. Run as root,
+    # the test gives the files to uid 1000 and has byoc believe it runs as that user.
+    X = np.random.default_rng(0).standard_normal((100, 3))
+    folder = tmp_path / "model"
+    artifacts.save(folder, LogisticRegression().fit(X, X[:, 0] > 0), {"n_features": 3}, format=artifacts.JOBLIB)
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        if os.getuid() == 0:
+            os.chown(path, 1000, 1000)
+    if os.getuid() == 0:
+        monkeypatch.setattr(os, "getuid", lambda: 1000)
+        monkeypatch.setattr(os, "getgid", lambda: 1000)
+    checked = modeldata.check_folder(folder, image=image)
+    assert checked.how.startswith(f"loaded in {image}")

@@ -64,6 +64,22 @@ def test_a_channel_inside_the_job_folder_is_refused(tmp_path: Path, data: Path) 
     assert (paths.channel_dir("train") / "train.csv").is_file()
 
 
+def test_a_packed_model_is_readable_by_the_image_s_workers(tmp_path: Path) -> None:
+    """The serving workers are not root (container.privileges): pack every file readable by all."""
+    import os
+    import tarfile
+
+    model = tmp_path / "model"
+    (model / "model-arrays").mkdir(parents=True)
+    (model / "labels.json").write_text("[]")
+    (model / "model-arrays" / "0.npy").write_bytes(b"x")
+    os.chmod(model / "labels.json", 0o600)
+    os.chmod(model / "model-arrays" / "0.npy", 0o640)
+    with tarfile.open(jobdir.pack(model, tmp_path / "model.tar.gz")) as tar:
+        members = {m.name: (m.mode, m.uid, m.gid, m.uname) for m in tar.getmembers()}
+    assert members == {"labels.json": (0o644, 0, 0, "root"), "model-arrays/0.npy": (0o644, 0, 0, "root")}
+
+
 # -- the Python floor: tar extraction with filter="data" ----------------------------------------------
 
 
