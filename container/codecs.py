@@ -20,6 +20,8 @@ import json
 from typing import Any
 
 import numpy as np
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from .errors import NotAcceptable, RequestError, UnsupportedMediaType
 from .schema import ARRAY, NUMERIC, Schema
@@ -57,44 +59,32 @@ def media_type(header: str | None) -> str | None:
 
 def choose_accept(accept: str | None, content_type: str | None, default: str | None,
                   *, custom: bool = False) -> str:
-    """The response type for an Accept header.
+    """The response type for an Accept header, negotiated by werkzeug's MIMEAccept (RFC 9110).
 
-    Items are tried by their q-value, then in the order given. With no Accept, or one that
-    accepts anything, the answer is `default` (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) when
-    set, else the request's own type when it can be encoded, else JSON. With `custom` (the
-    user's output_fn or transform_fn encodes), any concrete type is theirs to answer.
+    The most preferred type that can be encoded wins: the highest q-value, where the most
+    specific item that names a type gives its q-value (so ``text/csv;q=0`` excludes CSV from
+    ``*/*`` too), and among equals the type the client names first, then `default`
+    (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) when set, else the request's own type when it can be
+    encoded, else JSON, then the others. With no Accept, that fallback. With `custom` (the
+    user's output_fn or transform_fn encodes), any concrete type the client names is theirs to
+    answer. Media type parameters (charset) are ignored, as everywhere here.
     """
     fallback = media_type(default) or (
         media_type(content_type) if media_type(content_type) in ENCODABLE else JSON
     )
     if not accept or not accept.strip():
         return fallback
-    ranked = []
-    for position, item in enumerate(accept.split(",")):
-        kind = media_type(item)
-        if not kind:
-            continue
-        quality = 1.0
-        for param in item.split(";")[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, position, kind))
-    for _, _, kind in sorted(ranked):
-        if kind in ENCODABLE or (custom and "*" not in kind):
-            return kind
-        if kind in ("*/*", "application/*", "text/*"):
-            wildcard = kind.split("/")[0]
-            if wildcard == "*" or fallback.startswith(wildcard + "/"):
-                return fallback
-            return next(t for t in ENCODABLE if t.startswith(wildcard + "/"))
-    raise NotAcceptable(
-        f"Cannot answer in {accept!r}.", hint=f"Accept one of: {', '.join(ENCODABLE)}."
-    )
+    items = []
+    for value, quality in parse_accept_header(accept):  # sorted by specificity and q, else in order
+        kind = media_type(value)
+        if kind and "/" in kind:
+            items.append((kind, quality))
+    client = MIMEAccept(items)
+    named = [kind for kind, _ in items if "*" not in kind and (custom or kind in ENCODABLE)]
+    choice = client.best_match(dict.fromkeys([*named, fallback, *ENCODABLE]))
+    if choice is None:
+        raise NotAcceptable(f"Cannot answer in {accept!r}.", hint=f"Accept one of: {', '.join(ENCODABLE)}.")
+    return choice
 
 
 # -- decoding -------------------------------------------------------------------------

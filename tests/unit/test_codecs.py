@@ -71,13 +71,23 @@ def test_media_type(header: str | None, expected: str | None) -> None:
         ("application/*", "text/csv", None, "application/json"),
         ("application/*", "application/x-npy", None, "application/x-npy"),
         ("image/png, */*;q=0.1", "text/csv", None, "text/csv"),
+        # q=0 excludes, whatever wildcard would take it in; the most specific item gives the q-value
+        ("text/csv;q=0, */*;q=0.1", "text/csv", None, "application/json"),
+        ("*/*, text/csv;q=0", "text/csv", "text/csv", "application/json"),
+        ("application/*;q=0, */*", "application/json", None, "text/csv"),
+        ("*/*;q=0.1, application/*;q=0.5", "text/csv", None, "application/json"),
+        ("text/*;q=0.1, text/csv;q=0.9, application/json;q=0.5", None, None, "text/csv"),
+        ("application/x-npy;q=0.001, application/json;q=0", None, None, "application/x-npy"),
+        ("text/csv;charset=utf-8;q=0.9, application/json;q=0.8", None, None, "text/csv"),  # parameters ignored
+        ("application/x-ndjson", None, None, "application/jsonlines"),  # aliases
     ],
 )
 def test_choose_accept(accept: str | None, content_type: str | None, default: str | None, expected: str) -> None:
     assert codecs.choose_accept(accept, content_type, default) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", "image/*", "*/*;q=0", "application/xml, text/plain"])
+@pytest.mark.parametrize("accept", ["text/html", "image/*", "*/*;q=0", "application/xml, text/plain",
+                                    "text/*;q=0.5, text/csv;q=0", ",,,", "*/csv", "text/csv;q=0.000"])
 def test_choose_accept_refuses_what_it_cannot_encode(accept: str) -> None:
     with pytest.raises(NotAcceptable) as info:
         codecs.choose_accept(accept, "text/csv", None)
@@ -260,3 +270,7 @@ def test_every_encodable_type_decodes_back_to_the_same_records(accept: str) -> N
 )
 def test_choose_accept_leaves_any_concrete_type_to_a_custom_output_fn(accept: str, expected: str) -> None:
     assert codecs.choose_accept(accept, "text/csv", None, custom=True) == expected
+
+
+def test_q_zero_excludes_a_custom_output_fns_type_too() -> None:
+    assert codecs.choose_accept("application/x-protobuf;q=0, text/csv;q=0.1", None, None, custom=True) == "text/csv"
