@@ -200,6 +200,12 @@ def _read_direct(stream: Any, reader: Any, unreader: Any, length: int) -> bytes:
     if len(held) > wanted:
         unreader.buf.write(held[wanted:])
         held = held[:wanted]
+    # container.worker's event loop may have read the whole body already: one copy, not two.
+    ahead = getattr(unreader.sock, "pending", None)
+    if ahead is not None and len(held) + len(ahead) >= wanted:
+        body = b"".join((held, unreader.sock.take(wanted - len(held))))
+        reader.length -= wanted
+        return body
     with memoryview(_buffer(wanted))[:wanted] as view:
         view[:len(held)] = held
         filled = len(held)

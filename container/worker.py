@@ -62,7 +62,8 @@ log = logging.getLogger("container.worker")
 READ_BYTES = 1024 * 1024
 #: The first read of a request: a head and a small body fit.
 HEAD_READ_BYTES = 64 * 1024
-#: Bodies a worker holds at most while their clients send them (at least 4 at the limit).
+#: What a worker holds at most of requests its clients are still sending (at least 4 bodies
+#: at the limit); past it, threads read the rest, paced.
 BUFFER_BUDGET_BYTES = 64 * 1024 * 1024
 #: How long an answer on the event loop may take to send (to a client that stopped reading).
 INSTANT_SEND_SECONDS = 1.0
@@ -72,6 +73,8 @@ LINGER_MAX_BYTES = 64 * 1024
 
 _EMPTY = memoryview(b"")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+#: The headers that decide how a request's body is framed (name, value), in a head's lines.
+_FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding|expect|upgrade)[ \t]*:([^\r\n]*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,12 @@ class PacedSocket:
             self.sock.settimeout(prior)
         self.received += count
         return count
+
+    def take(self, count: int) -> memoryview:
+        """Up to `count` of the bytes the event loop already read, without a copy."""
+        taken = self.pending[:count]
+        self._consumed(len(taken))
+        return taken
 
     def _consumed(self, count: int) -> None:
         self.pending = self.pending[count:] if count < len(self.pending) else _EMPTY
@@ -247,13 +256,17 @@ class ServingWorker(ThreadWorker):
         if not conn.initialized:
             conn.init()  # the HTTP parser; no I/O without TLS
             conn.parser.unreader.sock = PacedSocket(conn.sock, self.pace)
-        conn.sock.setblocking(False)
+        if conn.sock.gettimeout() != 0.0:
+            conn.sock.setblocking(False)
         arrival: Arrival | None = getattr(conn, "arrival", None)
         if arrival is None:
             arrival = conn.arrival = Arrival(conn.parser.unreader.take_buffered(), time.monotonic())
+            self.buffered += len(arrival.data)
         while arrival.head_end is None:
-            if self._head_complete(arrival):
+            if arrival.data and self._head_complete(arrival):
                 break
+            if arrival.data and self.buffered > self.budget:  # too much held: a thread reads it, paced
+                return READY
             data = _recv(conn.sock, HEAD_READ_BYTES)
             if data is None:
                 return WAIT
@@ -262,6 +275,7 @@ class ServingWorker(ThreadWorker):
             if arrival.started is None:
                 arrival.started = time.monotonic()
             arrival.data += data
+            self.buffered += len(data)
             if self._late(arrival):
                 return LATE
         if arrival.body is not None:
@@ -287,27 +301,20 @@ class ServingWorker(ThreadWorker):
             arrival.searched = max(0, len(data) - 3)
             return refused
         arrival.head_end = end + 4
-        lines = bytes(data[:end]).split(b"\r\n")
-        if lines[0] == b"" and len(lines) > 1:
-            lines = lines[1:]  # one empty line before the request line is allowed (RFC 9112 2.2)
-        parts = lines[0].split(b" ")
+        start = 2 if data.startswith(b"\r\n") else 0  # one empty line may come first (RFC 9112 2.2)
+        line_end = data.find(b"\r\n", start)
+        parts = bytes(data[start:line_end]).split(b" ")
         if len(parts) != 3:
             return True
-        method, target = parts[0].decode("latin-1"), parts[1].decode("latin-1")
-        arrival.method, arrival.path = method, target.split("?", 1)[0]
-        framing: dict[bytes, list[bytes]] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            key = name.strip().lower()
-            if key in (b"content-length", b"transfer-encoding", b"expect", b"upgrade"):
-                framing.setdefault(key, []).append(value.strip())
-        lengths = framing.get(b"content-length", [])
-        if (set(framing) - {b"content-length"} or len(lengths) > 1
-                or not all(n.isdigit() and len(n) < 19 for n in lengths)):
+        arrival.method, target = parts[0].decode("latin-1"), parts[1].decode("latin-1")
+        arrival.path = target.partition("?")[0]
+        framing = _FRAMING.findall(data, line_end, end + 2)
+        lengths = [value.strip() for name, value in framing if name.lower() == b"content-length"]
+        if len(lengths) != len(framing) or len(lengths) > 1 or not all(n.isdigit() and len(n) < 19 for n in lengths):
             return True  # chunked, Expect, Upgrade or a bad length: a thread reads (or refuses) it
         length = int(lengths[0]) if lengths else 0
         if not length:
-            arrival.instant = method in ("GET", "HEAD") and arrival.path in self.instant_paths
+            arrival.instant = arrival.method in ("GET", "HEAD") and arrival.path in self.instant_paths
             return True
         rest = length - (len(data) - arrival.head_end)
         if rest > 0 and length <= self.body_limit and self.buffered + rest <= self.budget:
@@ -337,8 +344,8 @@ class ServingWorker(ThreadWorker):
         conn.data_ready = True  # gthread must not wait for data it already has
 
     def _release(self, arrival: Arrival | None) -> None:
-        if arrival is not None and arrival.body is not None:
-            self.buffered -= len(arrival.body)
+        if arrival is not None:
+            self.buffered -= len(arrival.data) + (len(arrival.body) if arrival.body is not None else 0)
 
     # -- answers on the event loop --------------------------------------------------------------
 

@@ -118,6 +118,34 @@ def test_small_and_very_large_bodies_take_gunicorns_own_read(pair, size, monkeyp
     thread.join()
 
 
+def paced_body(sock: socket.socket, length: int, held: bytes, ahead: bytes) -> Body:
+    """A gunicorn body under container.worker: the event loop read `held` and `ahead` already."""
+    stream = gunicorn_body(sock, length, held)
+    paced = PacedSocket(sock, Pace(timeout=5))
+    paced.start(time.monotonic(), len(held) + len(ahead), memoryview(bytearray(ahead)))
+    stream.reader.unreader.sock = paced
+    return stream
+
+
+def test_a_body_the_event_loop_read_whole_is_taken_without_the_socket(pair) -> None:
+    server, _ = pair
+    data = payload(SIZE)
+    stream = paced_body(server, SIZE, data[:8000], data[8000:])
+    server.settimeout(0.5)  # were the socket read, this would time out
+    assert read_fixed_length(stream, SIZE) == data
+    assert stream.reader.length == 0 and not stream.reader.unreader.sock.pending
+
+
+def test_a_body_partly_read_by_the_event_loop_is_finished_from_the_socket(pair) -> None:
+    server, client = pair
+    data = payload(SIZE)
+    stream = paced_body(server, SIZE, data[:8000], data[8000:SIZE // 2])
+    thread = send_later(client, data[SIZE // 2:], pieces=3)
+    assert read_fixed_length(stream, SIZE) == data
+    thread.join()
+    assert stream.reader.length == 0
+
+
 def test_any_other_stream_is_read_plainly() -> None:
     data = payload(SIZE)
     assert read_fixed_length(io.BytesIO(data + b"rest"), SIZE) == data
