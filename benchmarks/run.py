@@ -14,9 +14,12 @@ Sections (issue 5):
             floor, benchmarks/inprocess_floor.py) and in this busy one; the CSV decoder
             against pandas.read_csv.
   startup   `serve` start to the first 200 from /ping and to the first prediction, for a small
-            and a large (~500 MB) model; /ping green after the "Model loaded" log line.
+            and a large (~500 MB) model, the large one in each of MODEL_FORMATS; /ping green after
+            the "Model loaded" log line.
   memory    total PSS of the server's processes (master + workers) with 1, 2, 4 workers on the
-            large model, after every worker has predicted.
+            large model, after every worker has predicted, and the master's peak RSS while loading,
+            for each way of saving it (MODEL_FORMATS: skops with memory-mapped .npy arrays, the
+            default; joblib memory-mapped, as before issue 12; skops with the arrays inside).
   training  load time and peak RSS of a ~1 GB CSV channel (several files), each method in its
             own process, against pandas.read_csv on the same files.
   tables    issue 9's targets for real tables (byoc.sample's bank data: a header, text columns,
@@ -138,10 +141,17 @@ def one_row() -> bytes:
     return csv_payload(0.5).split(b"\n", 1)[0] + b"\n"
 
 
-def save_model(base: Path, estimator: Any) -> Paths:
+def save_model(base: Path, estimator: Any, **options: Any) -> Paths:
     paths = Paths(base)
-    artifacts.save(paths.model_dir, estimator, {"estimator": type(estimator).__name__, "task": "classification"})
+    artifacts.save(paths.model_dir, estimator, {"estimator": type(estimator).__name__, "task": "classification"},
+                   **options)
     return paths
+
+
+def model_bytes(paths: Paths) -> int:
+    """The size of every file of the model (metadata.json aside)."""
+    return sum(p.stat().st_size for p in paths.model_dir.rglob("*")
+               if p.is_file() and p.name != artifacts.METADATA_FILE)
 
 
 def small_model(base: Path) -> Paths:
@@ -154,9 +164,18 @@ def small_model(base: Path) -> Paths:
     return save_model(base, LogisticRegression().fit(X, y))
 
 
-def big_model(base: Path, size_mb: float) -> tuple[Paths, int]:
+#: How the large model is saved: the runtime's default first, then what it is compared with.
+MODEL_FORMATS = {
+    "skops, arrays mapped": {},  # the default: model.skops, large arrays as .npy files, memory-mapped
+    "joblib, mmap": {"format": artifacts.JOBLIB},  # the format before issue 12: a pickle
+    "skops, arrays inside": {"array_file_min_bytes": None},  # plain skops: every array read into memory
+}
+
+
+def big_model(base: Path, size_mb: float) -> dict[str, tuple[Paths, int]]:
     """k-nearest neighbours (brute force) holding size_mb of float64 training rows: an estimator
-    whose memory is one big array, as a large forest's is many; predict() reads all of it."""
+    whose memory is one big array, as a large forest's is many; predict() reads all of it.
+    Saved once per MODEL_FORMATS entry: {format: (paths, bytes of model files)}."""
     from sklearn.neighbors import KNeighborsClassifier
 
     rows = int(size_mb * 1024 * 1024 / 8 / FEATURES)
@@ -164,9 +183,12 @@ def big_model(base: Path, size_mb: float) -> tuple[Paths, int]:
     X = rng.standard_normal((rows, FEATURES))
     y = (X[:, 0] > 0).astype(np.int8)
     model = KNeighborsClassifier(n_neighbors=5, algorithm="brute").fit(X, y)
-    paths = save_model(base, model)
+    saved = {}
+    for index, (name, options) in enumerate(MODEL_FORMATS.items()):
+        paths = save_model(base / f"format-{index}", model, **options)
+        saved[name] = (paths, model_bytes(paths))
     del model, X, y
-    return paths, (paths.model_dir / artifacts.MODEL_FILE).stat().st_size
+    return saved
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -569,10 +591,40 @@ def start_once(paths: Paths, body: bytes, **env: str) -> dict[str, float]:
         }
 
 
-def bench_startup(config: Config, scratch: Path, report: Report, big: tuple[Paths, int]) -> None:
+#: In a fresh process: the runtime's imports (skops' own apart: it imports every scikit-learn
+#: estimator module to list them), then verify_files (SHA-256) and load_estimator, timed; and
+#: the process's peak RSS (VmHWM: ru_maxrss would include the benchmark's own, inherited by fork).
+LOAD_CHILD = """
+import json, sys, time
+from pathlib import Path
+started = time.perf_counter()
+import joblib, sklearn.neighbors
+from container import artifacts, inference
+imported = time.perf_counter()
+import skops.io
+skops_imported = time.perf_counter()
+model_dir = Path(sys.argv[1])
+metadata = artifacts.load_metadata(model_dir)
+artifacts.verify_files(model_dir, metadata)
+verified = time.perf_counter()
+artifacts.load_estimator(model_dir, metadata)
+loaded = time.perf_counter()
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"import_s": imported - started, "skops_import_s": skops_imported - imported,
+                  "verify_s": verified - skops_imported, "load_s": loaded - verified, "peak_rss_mb": peak / 1024}))
+"""
+
+
+def load_once(paths: Paths) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", LOAD_CHILD, str(paths.model_dir)], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_startup(config: Config, scratch: Path, report: Report, big: dict[str, tuple[Paths, int]]) -> None:
     body = one_row()
     small = small_model(scratch / "small")
-    models = {"small": (small, (small.model_dir / artifacts.MODEL_FILE).stat().st_size), "large": big}
+    models = {"small": (small, model_bytes(small)), **{f"large, {name}": saved for name, saved in big.items()}}
     results = []
     for name, (paths, size) in models.items():
         runs = [start_once(paths, body) for _ in range(config.startup_repeats)]
@@ -590,6 +642,22 @@ def bench_startup(config: Config, scratch: Path, report: Report, big: tuple[Path
         report.add("startup", f"{label}: model loading (log)", point["model_load_s"], "s")
         report.add("startup", f"{label}: /ping 200 after model loaded", point["ping_after_load_s"], "s",
                    target="<= 1 s", met=point["ping_after_load_s"] <= 1.0)
+    # The model's own part of start-up, without gunicorn: checking its files, then loading it.
+    loads = []
+    for name, (paths, size) in big.items():
+        runs = [load_once(paths) for _ in range(config.startup_repeats)]
+        point = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        point.update(format=name, model_mb=size / 1024 / 1024)
+        loads.append(point)
+        print(f"  load {name} ({point['model_mb']:.0f} MB): SHA-256 check {point['verify_s']:.2f} s, load "
+              f"{point['load_s']:.3f} s, peak RSS {point['peak_rss_mb']:.0f} MB (imports {point['import_s']:.2f} s, "
+              f"skops.io {point['skops_import_s']:.2f} s)", flush=True)
+        report.add("startup", f"large, {name}: SHA-256 check of the files", point["verify_s"], "s")
+        report.add("startup", f"large, {name}: load_estimator", point["load_s"], "s")
+        report.add("startup", f"large, {name}: peak RSS of a process that loads it", point["peak_rss_mb"], "MiB")
+    report.add("startup", "import skops.io (before loading a model.skops)", statistics.median(
+        p["skops_import_s"] for p in loads), "s")
+    report.data["model_load"] = loads
 
 
 def smaps(pid: int) -> dict[str, int]:
@@ -600,48 +668,65 @@ def smaps(pid: int) -> dict[str, int]:
     return found
 
 
-def bench_memory(config: Config, scratch: Path, report: Report, big: tuple[Paths, int]) -> None:
-    paths, size = big
+def peak_rss_kb(pid: int) -> int:
+    """VmHWM: the most memory the process ever held (for the master: while loading the model)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def bench_memory(config: Config, scratch: Path, report: Report, big: dict[str, tuple[Paths, int]]) -> None:
     body = one_row()
     results = []
-    for workers in config.workers:
-        with Process(paths.base, MODEL_SERVER_WORKERS=str(workers)) as serve:
-            serve.wait_ping()
-            deadline = time.monotonic() + 60
-            while len(serve.pids()) < workers + 1 and time.monotonic() < deadline:
-                time.sleep(0.05)  # /ping is green with the first worker; wait for them all
-            # Every worker must have predicted (read the whole model) before memory is read.
-            pids = serve.pids()[1:]
-            touched: set[int] = set()
-            rounds = 0
-            while len(touched) < len(pids) and rounds < 20:
-                with ThreadPoolExecutor(workers * 2) as pool:
-                    statuses = list(pool.map(lambda _: post(serve.port, body)[0], range(workers * 4)))
-                assert set(statuses) == {200}, statuses
-                touched = {pid for pid in pids if smaps(pid)["Rss"] * 1024 > 0.9 * size}
-                rounds += 1
-            per_process = {pid: smaps(pid) for pid in serve.pids()}
-        point = {
-            "workers": workers,
-            "workers_that_read_the_model": len(touched),
-            "pss_mb": sum(p["Pss"] for p in per_process.values()) / 1024,
-            "rss_mb": sum(p["Rss"] for p in per_process.values()) / 1024,
-            "pss_anon_mb": sum(p.get("Pss_Anon", 0) for p in per_process.values()) / 1024,
-            "pss_file_mb": sum(p.get("Pss_File", 0) for p in per_process.values()) / 1024,
-            "model_mb": size / 1024 / 1024,
-        }
-        results.append(point)
-        print(f"  memory {workers} worker(s): PSS {point['pss_mb']:.0f} MB (anon {point['pss_anon_mb']:.0f}, "
-              f"file {point['pss_file_mb']:.0f}), RSS sum {point['rss_mb']:.0f} MB, model "
-              f"{point['model_mb']:.0f} MB; {len(touched)}/{len(pids)} workers read the model", flush=True)
+    for name, (paths, size) in big.items():
+        for workers in config.workers:
+            with Process(paths.base, MODEL_SERVER_WORKERS=str(workers)) as serve:
+                serve.wait_ping()
+                deadline = time.monotonic() + 60
+                while len(serve.pids()) < workers + 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # /ping is green with the first worker; wait for them all
+                # Every worker must have predicted (read the whole model) before memory is read.
+                pids = serve.pids()[1:]
+                touched: set[int] = set()
+                rounds = 0
+                while len(touched) < len(pids) and rounds < 20:
+                    with ThreadPoolExecutor(workers * 2) as pool:
+                        statuses = list(pool.map(lambda _: post(serve.port, body)[0], range(workers * 4)))
+                    assert set(statuses) == {200}, statuses
+                    touched = {pid for pid in pids if smaps(pid)["Rss"] * 1024 > 0.9 * size}
+                    rounds += 1
+                per_process = {pid: smaps(pid) for pid in serve.pids()}
+                master_peak = peak_rss_kb(serve.process.pid)
+            point = {
+                "format": name,
+                "workers": workers,
+                "workers_that_read_the_model": len(touched),
+                "pss_mb": sum(p["Pss"] for p in per_process.values()) / 1024,
+                "rss_mb": sum(p["Rss"] for p in per_process.values()) / 1024,
+                "pss_anon_mb": sum(p.get("Pss_Anon", 0) for p in per_process.values()) / 1024,
+                "pss_file_mb": sum(p.get("Pss_File", 0) for p in per_process.values()) / 1024,
+                "master_peak_rss_mb": master_peak / 1024,
+                "model_mb": size / 1024 / 1024,
+            }
+            results.append(point)
+            print(f"  memory {name}, {workers} worker(s): PSS {point['pss_mb']:.0f} MB (anon "
+                  f"{point['pss_anon_mb']:.0f}, file {point['pss_file_mb']:.0f}), RSS sum {point['rss_mb']:.0f} MB, "
+                  f"master peak {point['master_peak_rss_mb']:.0f} MB, model {point['model_mb']:.0f} MB; "
+                  f"{len(touched)}/{len(pids)} workers read the model", flush=True)
     report.data["memory"] = results
-    one = next(p for p in results if p["workers"] == 1)
-    for point in results:
-        gate = point["workers"] == 4
-        report.add("memory", f"PSS, {point['workers']} worker(s)", point["pss_mb"], "MiB",
-                   reference=one["pss_mb"], reference_name="PSS 1 worker",
-                   target="<= 1.3x 1 worker" if gate else "", met=point["pss_mb"] <= 1.3 * one["pss_mb"] if gate else None)
-    report.add("memory", "model file", one["model_mb"], "MiB")
+    default = next(iter(big))
+    for name in big:
+        points = [p for p in results if p["format"] == name]
+        one = next(p for p in points if p["workers"] == 1)
+        for point in points:
+            gate = point["workers"] == 4 and name == default
+            report.add("memory", f"PSS, {point['workers']} worker(s), {name}", point["pss_mb"], "MiB",
+                       reference=one["pss_mb"], reference_name="PSS 1 worker",
+                       target="<= 1.3x 1 worker" if gate else "",
+                       met=point["pss_mb"] <= 1.3 * one["pss_mb"] if gate else None)
+        report.add("memory", f"master peak RSS while loading, {name}", one["master_peak_rss_mb"], "MiB")
+        report.add("memory", f"model files, {name}", one["model_mb"], "MiB")
 
 
 def write_channel(folder: Path, gigabytes: float, files: int) -> int:
@@ -903,9 +988,10 @@ def plots(report: Report, folder: Path) -> list[Path]:
     if "memory" in report.data:
         points = report.data["memory"]
         fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot([p["workers"] for p in points], [p["pss_mb"] for p in points], "o-", label="total PSS")
-        ax.plot([p["workers"] for p in points], [p["rss_mb"] for p in points], "s--", label="sum of RSS")
-        ax.axhline(points[0]["model_mb"], color="grey", linestyle=":", label="model file")
+        for name in dict.fromkeys(p["format"] for p in points):
+            mine = [p for p in points if p["format"] == name]
+            ax.plot([p["workers"] for p in mine], [p["pss_mb"] for p in mine], "o-", label=f"total PSS, {name}")
+        ax.axhline(points[0]["model_mb"], color="grey", linestyle=":", label="model files")
         ax.set_xlabel("workers")
         ax.set_ylabel("MiB")
         ax.set_xticks([p["workers"] for p in points])

@@ -5,9 +5,12 @@
     byoc local train ...           run `train` on a job folder laid out as SageMaker would
     byoc local serve MODEL         serve a model folder or model.tar.gz on 127.0.0.1
     byoc local transform ...       a batch transform through `serve`, as SageMaker runs it
+    byoc local process ...         split raw CSV into train/validation/test, as a processing job
+    byoc local tune ...            a hyperparameter search with real training jobs on this machine
     byoc image build               build the image (then add --image IMAGE to demo and local)
 
-The AWS commands (deploy, invoke, delete, train, transform, autoscale) are byoc.commands' too.
+The AWS commands (deploy, invoke, delete, process, train, tune, transform, register, approve,
+versions, autoscale) are byoc.commands' too.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Iterator
 
-from .commands import autoscale, demo, ecr, endpoint, image, local, sample, train, transform
+from .commands import autoscale, demo, ecr, endpoint, image, local, process, register, sample, train, transform, tune
 from .errors import ByocError
 
 #: The command modules, in the order `byoc --help` lists them; each has register(subparsers).
-COMMANDS = (demo, sample, local, image, endpoint, train, transform, autoscale, ecr)
+COMMANDS = (demo, sample, local, image, endpoint, process, train, tune, transform, register, autoscale, ecr)
 
 #: Signals that end byoc like Ctrl-C does: what it started is stopped, then it exits 128 + the signal.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

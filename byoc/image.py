@@ -1,4 +1,4 @@
-"""The image, through the docker CLI: build it, inspect it, and run `train` or `serve` in it.
+"""The image, through the docker CLI: build it, inspect it, and run `train`, `serve` or `process`.
 
 The CLI rather than the Docker SDK, for three reasons. `docker run` attached is one child
 process that forwards SIGTERM to the container (sig-proxy, without a TTY) and exits with its
@@ -7,13 +7,14 @@ run as a process. The commands are the ones users know and can replay by hand. A
 build` uses BuildKit when buildx is installed, which the SDK cannot.
 
 A run in the image is SageMaker's: training mounts the job folder at /opt/ml read-write and runs
-`train`; serving mounts only <base>/model at /opt/ml/model, read-only as on endpoints, and runs
-`serve` with --network host on 127.0.0.1:<port> (host networking needs a Linux engine, or Docker
-Desktop 4.34+ with host networking enabled). The container sees what SageMaker would set plus
-what the caller passes, never this machine's environment. It runs as root, as on SageMaker; on
-Linux the files it wrote into the job folder are then handed back to the calling user.
+`train` (or `process ARGS`); serving mounts only <base>/model at /opt/ml/model, read-only as on
+endpoints, and runs `serve` with --network host on 127.0.0.1:<port> (host networking needs a
+Linux engine, or Docker Desktop 4.34+ with host networking enabled). The container sees what
+SageMaker would set plus what the caller passes, never this machine's environment. It runs as
+root, as on SageMaker; on Linux the files it wrote into the job folder are then handed back to
+the calling user.
 
-Every container byoc starts carries the label LABEL (value: train, serve or chown) and a name
+Every container byoc starts carries the label LABEL (value: train, serve, process, check or chown) and a name
 byoc-<role>-<id>, by which it is removed (`docker rm -f`) once its run has ended, however it
 ended: the run's own end, a failure to start, the docker CLI killed, Ctrl-C or SIGTERM to byoc.
 """
@@ -39,7 +40,7 @@ DEFAULT_TAG = "sagemaker-byoc:latest"
 #: endpoints). The same list and default as build_and_push.sh's PLATFORM.
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm64/v8")
 DEFAULT_PLATFORM = "linux/amd64"
-#: Every container byoc starts carries this label; its value is the role (train, serve, chown).
+#: Every container byoc starts carries this label; its value is the role (train, serve, check, chown).
 LABEL = "io.github.sagemaker-byoc.local"
 ROOT = Path(__file__).resolve().parent.parent  # the build context: the repository
 
@@ -179,7 +180,7 @@ def mount(source: Path, target: str, *, readonly: bool = False) -> str:
 
 
 class DockerRun:
-    """A launcher for byoc.local: `docker run --rm --name byoc-<role>-<id> ... IMAGE train|serve`."""
+    """A launcher for byoc.local: `docker run --rm --name byoc-<role>-<id> ... IMAGE <role> [ARGS]`."""
 
     def __init__(self, image: str) -> None:
         engine = engine_architecture()
@@ -204,15 +205,31 @@ class DockerRun:
             raise FileNotFoundError(f"{model} does not exist: extract model.tar.gz there first")
         return self._launch("serve", [mount(model, "/opt/ml/model", readonly=True)], env)
 
-    def _launch(self, role: str, mounts: list[str], env: Mapping[str, str], after: Any = None) -> Launch:
+    def process(self, base: Path, env: Mapping[str, str], args: Sequence[str]) -> Launch:
+        """The job folder at /opt/ml, read-write, as for train: `docker run ... IMAGE process ARGS`."""
+        folder = base.resolve()
+        return self._launch("process", [mount(folder, "/opt/ml")], env, after=lambda: give_back(self.image, folder),
+                            command=["process", *args])
+
+    def check(self, model: Path, env: Mapping[str, str]) -> Launch:
+        """`python -m container.loadcheck`: load a model folder as `serve` would and exit, with
+        the model read-only, no network, a read-only root and no capabilities. For a model
+        whose loading may run code (a pickle, a model_fn): that code runs here, not on the host."""
+        return self._launch("check", [mount(model.resolve(), "/opt/ml/model", readonly=True)], env,
+                            network="none", command=["python", "-m", "container.loadcheck"],
+                            options=["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+                                     "--security-opt", "no-new-privileges"])
+
+    def _launch(self, role: str, mounts: list[str], env: Mapping[str, str], after: Any = None, *,
+                network: str = "host", command: Sequence[str] = (), options: Sequence[str] = ()) -> Launch:
         name = container_name(role)
         argv = ["docker", "run", "--rm", "--name", name, "--label", f"{LABEL}={role}",
-                "--network", "host", "--pull", "never"]
+                "--network", network, "--pull", "never", *options]
         for value in mounts:
             argv += ["--mount", value]
         for key, value in env.items():
             argv += ["--env", f"{key}={value}"]
-        argv += [self.image, role]
+        argv += [self.image, *(command or [role])]
 
         def cleanup() -> None:
             try:

@@ -7,6 +7,7 @@ the /opt/ml mount of `docker run IMAGE train`, and as a record of what ran.
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import tarfile
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any, Mapping
 from container.hyperparameters import to_api
 from container.paths import Paths
 
-from .errors import UsageError
+from .errors import SetupError, UsageError
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,22 @@ def pack(folder: Path, archive: Path) -> Path:
     return archive
 
 
+#: tarfile's extraction filters (PEP 706) came with Python 3.11.4; before it, extractall takes no
+#: filter and writes absolute paths and escaping links as the archive says. The laptop install
+#: requires it (setup.py); this check speaks for a checkout run by an older Python.
+SAFE_EXTRACT_PYTHON = (3, 11, 4)
+
+
 def unpack(archive: Path, folder: Path) -> Path:
     """Extract a model.tar.gz into folder, as SageMaker extracts it into /opt/ml/model."""
+    if not hasattr(tarfile, "data_filter"):
+        raise SetupError(
+            f"Python {platform.python_version()} cannot extract {archive.name} safely: tarfile's "
+            f"filter='data' needs Python {'.'.join(map(str, SAFE_EXTRACT_PYTHON))} or newer.",
+            hint="Run byoc with a newer Python (python3 -m venv .venv with it, then pip install -e '.[cli]').")
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:*") as tar:
-        tar.extractall(folder, filter="data")  # no absolute paths, no escaping links
+        tar.extractall(folder, filter="data")  # no absolute paths, no escaping links, no devices
     return folder
 
 

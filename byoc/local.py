@@ -1,8 +1,8 @@
-"""Running `train` and `serve` on this machine as SageMaker runs them: one runner, two ways to start.
+"""Running `train`, `serve` and `process` on this machine as SageMaker runs them: one runner, two ways to start.
 
 A launcher says how to start the program: as a process of this machine's Python, with
 SAGEMAKER_BASE_DIR pointing at the job folder (`Python`, the default), or in the image, with
-the job folder mounted at /opt/ml (`byoc.image.DockerRun`: `docker run ... IMAGE train|serve`).
+the job folder mounted at /opt/ml (`byoc.image.DockerRun`: `docker run ... IMAGE train|serve|process`).
 Either way it is one child process, and everything else is done here, once, for both: the log
 read (and echoed) line by line as it is written, the wait for /ping, the stop, and the cleanup.
 
@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Mapping, Protocol
+from typing import IO, Callable, Mapping, Protocol, Sequence
 
 from container import metrics
 from container.paths import BASE_DIR_ENV, Paths
@@ -35,6 +35,7 @@ from . import jobdir
 from .errors import ByocError
 
 TRAIN_GRACE = 120.0  # StopTrainingJob: SIGTERM, then SIGKILL after 120 s
+PROCESS_GRACE = 120.0  # StopProcessingJob's grace is not documented: training's is assumed
 SERVE_GRACE = 30.0  # endpoint updates and scale-in: SIGTERM, then SIGKILL after 30 s
 
 
@@ -71,9 +72,11 @@ class Launcher(Protocol):
 
     def serve(self, base: Path, env: Mapping[str, str]) -> Launch: ...
 
+    def process(self, base: Path, env: Mapping[str, str], args: Sequence[str]) -> Launch: ...
+
 
 class Python:
-    """`python -m container.training|container.server` in this Python, SAGEMAKER_BASE_DIR=<job folder>."""
+    """`python -m container.training|server|processing` in this Python, SAGEMAKER_BASE_DIR=<job folder>."""
 
     def train(self, base: Path, env: Mapping[str, str]) -> Launch:
         return self._launch("container.training", base, env)
@@ -81,10 +84,13 @@ class Python:
     def serve(self, base: Path, env: Mapping[str, str]) -> Launch:
         return self._launch("container.server", base, env)
 
+    def process(self, base: Path, env: Mapping[str, str], args: Sequence[str]) -> Launch:
+        return self._launch("container.processing", base, env, args)
+
     @staticmethod
-    def _launch(module: str, base: Path, env: Mapping[str, str]) -> Launch:
+    def _launch(module: str, base: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> Launch:
         environment = python_env(base, env)
-        return Launch([sys.executable, "-m", module], environment, environment)
+        return Launch([sys.executable, "-m", module, *args], environment, environment)
 
 
 PYTHON = Python()
@@ -212,13 +218,21 @@ def run_train(paths: Paths, *, env: Mapping[str, str] | None = None, echo: IO[st
               job_name: str = "local-job", archive_dir: Path | None = None,
               launcher: Launcher = PYTHON) -> TrainResult:
     """Run `train` on a job folder to its end, then pack model.tar.gz and output.tar.gz beside it."""
-    child = Child(launcher.train(paths.base, {"TRAINING_JOB_NAME": job_name, **(env or {})}), echo)
+    code, log = run_to_end(launcher.train(paths.base, {"TRAINING_JOB_NAME": job_name, **(env or {})}),
+                           echo, TRAIN_GRACE)
+    return finish_training(paths, code, log, archive_dir)
+
+
+def run_to_end(launch: Launch, echo: IO[str] | None, grace: float) -> tuple[int, str]:
+    """Run a job (train, process) to its end: (exit code, log). Interrupted (Ctrl-C, SIGTERM),
+    it is stopped with `grace` seconds to finish; cleaned up however it ends."""
+    child = Child(launch, echo)
     child.start()
     try:
         code = child.wait()
     finally:
-        child.stop(TRAIN_GRACE)  # nothing left to stop unless interrupted; the cleanup, always
-    return finish_training(paths, code, child.log, archive_dir)
+        child.stop(grace)  # nothing left to stop unless interrupted; the cleanup, always
+    return code, child.log
 
 
 def finish_training(paths: Paths, code: int, log: str, archive_dir: Path | None = None) -> TrainResult:

@@ -37,6 +37,8 @@ class Channel:
     input_mode: str = "File"
     distribution: str = "FullyReplicated"
     record_wrapper: str = "None"
+    #: Where the channel's files are when not in /opt/ml/input/data/<name>: a processing input.
+    folder: Path | None = None
 
     @property
     def media_type(self) -> str:
@@ -149,7 +151,7 @@ def sources(channel: Channel, paths: Paths) -> list[Source]:
     """The channel's readable pieces, in a stable order. Raises DataError when there are none."""
     if channel.input_mode == "Pipe":
         return [_pipe_source(channel, paths)]
-    root = paths.channel_dir(channel.name)
+    root = channel.folder or paths.channel_dir(channel.name)
     if not root.is_dir():
         raise DataError(
             f"Channel '{channel.name}' has no folder at {root}.",

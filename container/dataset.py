@@ -11,10 +11,12 @@ it, so a text value in a column training had as numbers is an error naming its l
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -25,7 +27,8 @@ from .errors import ConfigError, DataError
 from .hyperparameters import TrainingOptions
 from .paths import Paths
 from .schema import CATEGORICAL, FORCED, INFERRED, NUMERIC, Feature, Schema, resolve_column
-from .tabular import EMPTY, TEXT, CsvError, header_like, locate_error, locate_table_error, parse
+from .tabular import (EMPTY, TEXT, CsvError, find_record, header_like, locate_error, locate_table_error,
+                      parse)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +40,50 @@ PEEK_LINES = 50
 PEEK_BYTES = 1 << 16
 
 
+#: Errors reading a file's bytes: I/O, and gzip that is cut short or corrupt.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+#: The largest float32: estimators that compute in float32 (trees, forests) refuse more.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a channel's rows came from, to name the file, line and column of one of them."""
+
+    sources: tuple[Source, ...]
+    #: The 0-based file column of each feature, and of the label.
+    columns: tuple[int, ...]
+    label_column: int
+    #: Rows per source when the loader counted them; None: counted while looking.
+    rows: tuple[int, ...] | None = None
+    #: Each file starts with a header line, which is not a row.
+    header: bool = False
+    #: numpy's rule (the numeric path): `#` starts a comment.
+    comments: bool = False
+
+    def where(self, row: int, feature: int | None = None) -> tuple[str, str | None]:
+        """("file 'a.csv', line 7, column 3", the field's text) for a row of the channel
+        (0-based) and a feature (None: the label). Reads the files again: for errors only."""
+        column = self.label_column if feature is None else self.columns[feature]
+        remaining = row
+        for index, source in enumerate(self.sources):
+            if self.rows is not None and remaining >= self.rows[index]:
+                remaining -= self.rows[index]
+                continue
+            try:
+                with source.open() as stream:
+                    found = find_record(stream, remaining, header=self.header, comments=self.comments)
+            except (*READ_ERRORS, csv.Error, ValueError):
+                return f"file '{source.display}', row {remaining + 1} of the file, column {column + 1}", None
+            if isinstance(found, int):
+                remaining -= found
+                continue
+            line, fields = found
+            value = fields[column].strip() if column < len(fields) else None
+            return f"file '{source.display}', line {line}, column {column + 1}", value
+        return f"row {row + 1} of the channel, column {column + 1}", None
+
+
 @dataclass
 class Dataset:
     channel: str
@@ -46,6 +93,7 @@ class Dataset:
     schema: Schema
     #: Whether a feature has a missing value (None: not known, look at X).
     missing: bool | None = None
+    origin: Origin | None = field(default=None, repr=False)
 
     @property
     def n_features(self) -> int:
@@ -54,6 +102,12 @@ class Dataset:
     @property
     def rows(self) -> int:
         return int(self.X.shape[0])
+
+    def where(self, row: int, feature: int | None = None) -> str:
+        """A row (0-based) as error messages name it: its file, line and column when known."""
+        if self.origin is None:
+            return f"row {row + 1} of the channel"
+        return f"{self.origin.where(row, feature)[0]} (row {row + 1} of the channel)"
 
 
 class NotNumeric(Exception):
@@ -87,6 +141,13 @@ def load_like(channel: Channel, paths: Paths, schema: Schema, *, text_labels: bo
     return _load_table(channel, srcs, schema=schema, text_labels=text_labels)
 
 
+def has_header_row(channel: Channel, paths: Paths) -> bool:
+    """Whether the channel's first line reads as column names (tabular.header_like), for a
+    caller that decides the header itself rather than from a ContentType (`process`)."""
+    rows, _ = _peek(channels_mod.sources(channel, paths))
+    return header_like(rows[:PEEK_LINES])
+
+
 def load(channel: Channel, paths: Paths) -> Dataset:
     """Header-less numeric CSV, label first: every file of the channel as one float64 array.
     Raises DataError naming the file and line at fault, text and empty fields included."""
@@ -96,11 +157,30 @@ def load(channel: Channel, paths: Paths) -> Dataset:
 def _load_numeric(channel: Channel, srcs: list[Source], *, strict: bool) -> Dataset:
     """load(); with strict=False, text or an empty field raises NotNumeric instead."""
     if fastcsv.enabled() and not any(s.is_fifo for s in srcs):  # a pipe cannot be read twice
-        return _load_into_one_array(channel, srcs, strict)
+        data, rows = _load_into_one_array(channel, srcs, strict)
+    else:
+        data, rows = _load_in_parts(channel, srcs, strict)
+    if data.shape[1] < 2:
+        raise DataError(
+            f"Channel '{channel.name}' has only one column.",
+            hint="Each row needs the label in the first column and at least one feature after it.",
+        )
+    origin = Origin(tuple(srcs), tuple(range(1, data.shape[1])), 0, tuple(rows), comments=True)
+    loaded = Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs),
+                     schema=Schema.numeric(data.shape[1] - 1), origin=origin)
+    refuse_infinite(loaded)
+    return loaded
+
+
+def _load_in_parts(channel: Channel, srcs: list[Source], strict: bool) -> tuple[np.ndarray, list[int]]:
+    """Each file parsed on its own (numpy, or the C parser on a file's bytes), then joined;
+    the array and the rows of each file."""
     parts: list[np.ndarray] = []
+    rows: list[int] = []
     first: tuple[Source, int] | None = None
     for source in srcs:
         array = _parse_source(source, strict)
+        rows.append(array.shape[0])
         if array.shape[0] == 0:
             log.warning("channel %s: %s has no rows", channel.name, source.display)
             continue
@@ -114,45 +194,35 @@ def _load_numeric(channel: Channel, srcs: list[Source], *, strict: bool) -> Data
             )
         parts.append(array)
     if not parts:
-        raise DataError(
-            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
-            hint="Check that the files hold CSV records.",
-        )
+        raise _no_rows(channel, srcs)
     data = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    del parts
-    if data.shape[1] < 2:
-        raise DataError(
-            f"Channel '{channel.name}' has only one column.",
-            hint="Each row needs the label in the first column and at least one feature after it.",
-        )
-    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs),
-                   schema=Schema.numeric(data.shape[1] - 1))
+    return data, rows
 
 
-def _load_into_one_array(channel: Channel, srcs: list[Source], strict: bool) -> Dataset:
-    """load() with the C parser: every file straight into one array, sized by a newline
-    count, so peak memory stays near the array (no per-file arrays, no concatenate). A file
-    the C parser stops on is parsed again by the numpy path, which accepts it after all or
-    raises the located error; either way the result and the messages are load()'s."""
+def _load_into_one_array(channel: Channel, srcs: list[Source], strict: bool) -> tuple[np.ndarray, list[int]]:
+    """The C parser: every file straight into one array, sized by a newline count, so peak
+    memory stays near the array (no per-file arrays, no concatenate). A file the C parser
+    stops on is parsed again by the numpy path, which accepts it after all or raises the
+    located error; either way the result and the messages are _load_in_parts()'s."""
     try:
         capacity = fastcsv.RowSink.count([s.path for s in srcs])
     except OSError:
         capacity = None  # the per-file open below reports it
     sink = fastcsv.RowSink(capacity or 0)
     first: tuple[Source, int] | None = None
+    counts: list[int] = []
     for source in srcs:
         try:
             added = sink.add(source.open)
-        except (OSError, EOFError) as exc:
-            raise DataError(
-                f"Channel '{source.channel}', file '{source.display}' cannot be read: {exc}."
-            ) from None
+        except READ_ERRORS as exc:
+            raise read_error(source, exc) from None
         array = None
         if added is None:
             _raise_located(source, sink.stopped_at, strict)  # most stops are errors: say where, fast
             array = _parse_source(source, strict)
             added = (array.shape[0], array.shape[1] if array.shape[0] else 0)
         rows, width = added
+        counts.append(rows)
         if rows == 0:
             log.warning("channel %s: %s has no rows", channel.name, source.display)
             continue
@@ -168,18 +238,8 @@ def _load_into_one_array(channel: Channel, srcs: list[Source], strict: bool) -> 
             sink.add_array(array)
             del array
     if first is None:
-        raise DataError(
-            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
-            hint="Check that the files hold CSV records.",
-        )
-    data = sink.result()
-    if data.shape[1] < 2:
-        raise DataError(
-            f"Channel '{channel.name}' has only one column.",
-            hint="Each row needs the label in the first column and at least one feature after it.",
-        )
-    return Dataset(channel.name, X=data[:, 1:], y=data[:, 0], files=len(srcs),
-                   schema=Schema.numeric(data.shape[1] - 1))
+        raise _no_rows(channel, srcs)
+    return sink.result(), counts
 
 
 def _raise_located(source: Source, offset: int | None, strict: bool = True) -> None:
@@ -191,7 +251,7 @@ def _raise_located(source: Source, offset: int | None, strict: bool = True) -> N
     try:
         lines = fastcsv.locatable_file(source.open, offset)
         located = locate_error(lines) if lines is not None else None  # type: ignore[arg-type]
-    except (OSError, EOFError):
+    except READ_ERRORS:
         return  # the numpy path reports it
     if located is not None:
         raise _csv_error(source, located, strict) from None
@@ -225,10 +285,71 @@ def _parse_source(source: Source, strict: bool = True) -> np.ndarray:
             return parse(stream, reopen=source.open)
     except CsvError as exc:
         raise _csv_error(source, exc, strict) from None
-    except (OSError, EOFError) as exc:
-        raise DataError(
-            f"Channel '{source.channel}', file '{source.display}' cannot be read: {exc}."
-        ) from None
+    except READ_ERRORS as exc:
+        raise read_error(source, exc) from None
+
+
+def read_error(source: Source, exc: BaseException) -> DataError:
+    """A file that cannot be read, named, with the reason in words: gzip cut short (and how
+    far it got), gzip that is corrupt, or the system's own words."""
+    where = f"Channel '{source.channel}', file '{source.display}'"
+    if isinstance(exc, EOFError):
+        lines = _lines_before_error(source)
+        return DataError(
+            f"{where} is cut short: its gzip data stops after {lines} complete line(s) of CSV, "
+            "before the end-of-stream marker.",
+            hint="The file was truncated (an interrupted upload or copy): upload it again. "
+            "`gzip -t FILE` checks a gzip file.")
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return DataError(f"{where} is not valid gzip ({exc}).",
+                         hint="Upload the file again, or store it uncompressed. `gzip -t FILE` checks a gzip file.")
+    return DataError(f"{where} cannot be read: {exc}.")
+
+
+def _lines_before_error(source: Source) -> int:
+    """Complete lines in what a truncated gzip file decompresses to, before its data stops."""
+    lines = 0
+    try:
+        with (io.BytesIO(source.data) if source.data is not None else open(source.path, "rb")) as raw:
+            inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
+            while chunk := raw.read(1 << 20):
+                while chunk:
+                    lines += inflate.decompress(chunk).count(b"\n")
+                    chunk = inflate.unused_data if inflate.eof else b""
+                    if inflate.eof:  # a gzip file may hold several members, one after another
+                        inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    except (OSError, zlib.error):
+        pass
+    return lines
+
+
+def _no_rows(channel: Channel, srcs: list[Source], header: bool = False) -> DataError:
+    """The channel has files but no rows: say, file by file, what each holds instead."""
+    described = [f"'{s.display}' {_emptiness(s, header)}" for s in srcs[:5]]
+    more = f"; and {len(srcs) - 5} more" if len(srcs) > 5 else ""
+    return DataError(
+        f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows: {'; '.join(described)}{more}.",
+        hint="Check that the files hold CSV records (an export that wrote nothing, or the wrong S3 prefix?).")
+
+
+def _emptiness(source: Source, header: bool) -> str:
+    """What a file without rows holds: nothing, a header, empty lines, or gzip of nothing."""
+    try:
+        if source.data is None and source.path.is_file() and source.path.stat().st_size == 0:
+            return "is empty (0 bytes)"
+        with source.open() as stream:
+            text = stream.read(PEEK_BYTES)
+            gzipped = isinstance(stream, gzip.GzipFile)
+    except READ_ERRORS as exc:
+        return f"cannot be read ({exc})"
+    lines = [line for line in text.splitlines() if line.strip(b" \t\r\xef\xbb\xbf")]
+    if not text:
+        return "is gzip of nothing (0 bytes once decompressed)" if gzipped else "is empty"
+    if header and len(lines) == 1:
+        return "holds only its header line"
+    if not lines:
+        return "holds only empty lines"
+    return "holds no CSV records"
 
 
 # -- tables: a header, text columns, missing values -----------------------------------------
@@ -240,10 +361,7 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
     inferred; with `schema` (the others) the columns are read as training read them."""
     first_rows, first = _peek(srcs)
     if first is None:
-        raise DataError(
-            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
-            hint="Check that the files hold CSV records.",
-        )
+        raise _no_rows(channel, srcs, channel.header)
     width = len(first_rows[0])
     header = tuple(f.strip() for f in first_rows[0]) if channel.header else None
     if header is None and header_like(first_rows[:PEEK_LINES]):
@@ -272,14 +390,13 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
             f"Channel '{channel.name}' cannot be read as CSV: {exc}.") from None
     except _HeaderMismatch as exc:
         raise DataError(str(exc), hint="Every file of a channel needs the same header.") from None
+    except _SourceError as exc:
+        raise read_error(exc.source, exc.error) from None
     if frame.shape[1] != width:
         raise _table_error(channel, srcs, header is not None, width, numeric_positions) or DataError(
             f"Channel '{channel.name}' has rows of {frame.shape[1]} columns, but its first line has {width}.")
     if len(frame) == 0:
-        raise DataError(
-            f"Channel '{channel.name}' has {len(srcs)} file(s) but no rows.",
-            hint="Check that the files hold CSV records.",
-        )
+        raise _no_rows(channel, srcs, header is not None)
     facts = {column: _facts(frame[column]) for column in frame.columns}
     if facts[frame.columns[-1]].missing:
         # pandas fills a row with too few fields with missing values: tell those apart from
@@ -293,13 +410,93 @@ def _load_table(channel: Channel, srcs: list[Source], *, options: TrainingOption
     elif header is not None and schema.names is not None:
         frame = frame[list(schema.names)]  # the training column order
     missing = any(facts[column].missing for column in frame.columns)
+    origin = Origin(tuple(srcs), tuple(keys.index(column) for column in frame.columns), label,
+                    header=header is not None)
     frame.columns = range(frame.shape[1])  # the model takes columns by position (schema.OBJECTS)
     y = _labels(y_series)
     X: Any = frame
     if not schema.categorical:
         X = frame.to_numpy(dtype=np.float64)
         del frame
-    return Dataset(channel.name, X=X, y=y, files=len(srcs), schema=schema, missing=missing)
+    loaded = Dataset(channel.name, X=X, y=y, files=len(srcs), schema=schema, missing=missing, origin=origin)
+    refuse_infinite(loaded)
+    return loaded
+
+
+# -- values no estimator takes ----------------------------------------------------------------
+
+#: Rows checked at a time, so that a check needs memory for a block, never for the whole array.
+CHECK_ROWS = 1 << 16
+
+
+def refuse_infinite(ds: Dataset) -> None:
+    """A DataError naming the first infinite feature value (inf, -Infinity, 1e999) by file,
+    line and column: scikit-learn refuses infinity in X, but takes NaN as a missing value."""
+    found = _first(ds.X, _infinite, quick=_all_finite)
+    if found is None:
+        return
+    row, feature = found
+    where, value = ds.origin.where(row, feature) if ds.origin else (f"row {row + 1}", None)
+    shown = repr(value) if value else "a value"
+    what = "is infinite" if value is None or value.strip().lstrip("+-").lower() in ("inf", "infinity") \
+        else "is too large for a float64 (it reads as infinity)"
+    raise DataError(
+        f"Channel '{ds.channel}', {where}: {shown} {what}; features must be finite numbers.",
+        hint="Replace it with a finite number, or leave the field empty (or write nan) for a missing value.")
+
+
+def float32_overflow(ds: Dataset, estimator_name: str) -> DataError | None:
+    """For an estimator that computes in float32 and refused the data: the first feature
+    value beyond float32's range (about 3.4e38), located; None when there is none."""
+    found = _first(ds.X, lambda block: np.abs(block) > FLOAT32_MAX)
+    if found is None:
+        return None
+    row, feature = found
+    where, value = ds.origin.where(row, feature) if ds.origin else (f"row {row + 1}", None)
+    return DataError(
+        f"Channel '{ds.channel}', {where}: {value or 'a value'!r} is too large for estimator '{estimator_name}', "
+        f"which computes in float32 (at most {FLOAT32_MAX:.3g}).",
+        hint="Scale the feature down (or cap it), or use an estimator that computes in float64 "
+        "(gradient_boosting, logistic_regression, ridge).")
+
+
+def _infinite(block: np.ndarray) -> np.ndarray:
+    return np.isinf(block)
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    """True when no value is infinite or NaN, by one sum (no mask): the common case is cheap."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.isfinite(block.sum()))
+
+
+def _first(X: Any, mask: Callable[[np.ndarray], np.ndarray],
+           quick: Callable[[np.ndarray], bool] | None = None) -> tuple[int, int] | None:
+    """(row, feature) of the first value where mask() is true, in row order; X is a float
+    array or a DataFrame (then only its numeric columns are looked at)."""
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind != "f":
+            return None
+        for start in range(0, X.shape[0], CHECK_ROWS):
+            block = X[start:start + CHECK_ROWS]
+            if quick is not None and quick(block):
+                continue
+            hits = mask(block)
+            if hits.any():
+                row = int(np.argmax(hits.any(axis=1)))
+                return start + row, int(np.argmax(hits[row]))
+        return None
+    best: tuple[int, int] | None = None
+    for feature, column in enumerate(X.columns):
+        if not frames.is_numeric(X[column]):
+            continue
+        values = X[column].to_numpy(dtype=np.float64)
+        if quick is not None and quick(values):
+            continue
+        hits = np.flatnonzero(mask(values))
+        if hits.size and (best is None or hits[0] < best[0]):
+            best = (int(hits[0]), feature)
+    return best
 
 
 @dataclass(frozen=True)
@@ -319,9 +516,12 @@ def _facts(series: "pd.Series") -> _Facts:
 def _peek(srcs: list[Source]) -> tuple[list[list[str]], Source | None]:
     """The first lines of the first file that has any, split into fields."""
     for source in srcs:
-        with source.open() as stream:
-            head = stream.read(PEEK_BYTES)
-            more = bool(stream.read(1))
+        try:
+            with source.open() as stream:
+                head = stream.read(PEEK_BYTES)
+                more = bool(stream.read(1))
+        except READ_ERRORS as exc:
+            raise read_error(source, exc) from None
         text = head.decode("utf-8-sig", errors="replace")
         if more and "\n" in text:
             text = text[:text.rindex("\n")]  # no cut-off last line
@@ -448,8 +648,11 @@ def _labels(series: "pd.Series") -> np.ndarray:
 def _table_error(channel: Channel, srcs: list[Source], header: bool, width: int, numeric: Any) -> DataError | None:
     """The located error in the first file that has one, as a DataError; None if none is found."""
     for source in srcs:
-        with source.open() as stream:
-            located = locate_table_error(stream, numeric=numeric, header=header, width=width)
+        try:
+            with source.open() as stream:
+                located = locate_table_error(stream, numeric=numeric, header=header, width=width)
+        except READ_ERRORS as exc:
+            return read_error(source, exc)
         if located is not None:
             hint = "Every row needs the same columns, quoted as CSV quotes them."
             if located.kind == TEXT:
@@ -462,6 +665,15 @@ def _table_error(channel: Channel, srcs: list[Source], header: bool, width: int,
 
 class _HeaderMismatch(Exception):
     pass
+
+
+class _SourceError(Exception):
+    """A file of a _Chain failed to read (pandas passes the exception on as it is)."""
+
+    def __init__(self, source: Source, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.source = source
+        self.error = error
 
 
 class _Chain(io.RawIOBase):
@@ -477,11 +689,18 @@ class _Chain(io.RawIOBase):
         self._stream: BinaryIO | None = None
         self._last = b"\n"
         self._pending = b""
+        self._source: Source | None = None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        try:
+            return self._readinto(buffer)
+        except READ_ERRORS as exc:  # a truncated gzip, say: the caller names the file
+            raise _SourceError(self._source, exc) if self._source is not None else exc from None
+
+    def _readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while True:
             if self._pending:
@@ -506,13 +725,15 @@ class _Chain(io.RawIOBase):
         source = next(self._sources, None)
         if source is None:
             return False
+        self._source = source
         stream = source.open()
         if self._header:
             line = stream.readline()
             bare = line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
             if self._first_header is None:
-                self._first_header = (bare, source.display)
-                self._pending = line
+                if bare.strip():  # an empty file before the first with a header has none to compare
+                    self._first_header = (bare, source.display)
+                    self._pending = line
             elif bare.strip() and bare != self._first_header[0]:
                 stream.close()
                 raise _HeaderMismatch(

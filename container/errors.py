@@ -30,8 +30,16 @@ class DataError(ByocError):
     """Training data cannot be used: missing, unreadable or malformed."""
 
 
-class TrainingStopped(ByocError):
+class JobStopped(ByocError):
+    """A job was asked to stop (SIGTERM or SIGINT) before it finished."""
+
+
+class TrainingStopped(JobStopped):
     """The job was asked to stop (SIGTERM from StopTrainingJob or a spot interruption)."""
+
+
+class ProcessingStopped(JobStopped):
+    """A processing job was asked to stop (StopProcessingJob: SIGTERM or SIGINT)."""
 
 
 # -- serving ---------------------------------------------------------------------------
@@ -113,7 +121,7 @@ _HTTP_STATUS: dict[type[BaseException], int] = {
 _EXIT_CODE: dict[type[BaseException], int] = {
     ConfigError: 2,
     DataError: 3,
-    TrainingStopped: 143,  # 128 + SIGTERM, as a shell reports a process ended by it
+    JobStopped: 143,  # 128 + SIGTERM, as a shell reports a process ended by it
 }
 
 UNEXPECTED_EXIT_CODE = 1
@@ -153,7 +161,7 @@ def protocol_error(error: BaseException) -> ByocError | None:
 
 
 def exit_code(error: BaseException) -> int:
-    """The exit code of `train` for an error (1 if unknown); any non-zero code fails the job."""
+    """The exit code of `train` or `process` for an error (1 if unknown); any non-zero code fails the job."""
     for cls in type(error).__mro__:
         if cls in _EXIT_CODE:
             return _EXIT_CODE[cls]

@@ -1,20 +1,26 @@
 """Building the estimator a job asks for, and refusing bad hyperparameters before any data is read.
 
-The `estimator` hyperparameter names an entry of the model package's ESTIMATORS table (or a
-dotted import path such as sklearn.svm.SVC); every other hyperparameter must be one of that
-estimator's get_params() names. A parameter of a pipeline step may be given by its short
-name when only one step has it (C for logisticregression__C).
+The `estimator` hyperparameter names an entry of the model package's ESTIMATORS table, or a
+class by its import path: a scikit-learn estimator class (sklearn.svm.SVC), or anything in a
+module the model package trusts (its own modules, and those its train module lists in
+TRUSTED_MODULES). A hyperparameter is job configuration anyone who may start a job can set,
+so any other path is refused before it is imported: importing a module runs its code.
+Every other hyperparameter must be one of the estimator's get_params() names. A parameter of
+a pipeline step may be given by its short name when only one step has it (C for
+logisticregression__C).
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import ConfigError
 
 ESTIMATOR_KEY = "estimator"
+#: The library any job may name an estimator class of by import path (a class with fit()).
+SKLEARN = "sklearn"
 
 
 @dataclass
@@ -52,12 +58,15 @@ def build(
     hyperparameters: Mapping[str, Any],
     registry: Mapping[str, Callable[[], Any]],
     default: str,
+    trusted_modules: Iterable[str] = (),
 ) -> BuiltEstimator:
+    """The estimator the hyperparameters ask for; `trusted_modules` are the modules (with
+    their submodules) besides sklearn whose callables `estimator` may name by import path."""
     params = dict(hyperparameters)
     name = params.pop(ESTIMATOR_KEY, None) or default
     if not isinstance(name, str):
         raise ConfigError(f"Hyperparameter 'estimator' must be a name, not {name!r}.")
-    factory = _factory(name, registry)
+    factory = _factory(name, registry, tuple(trusted_modules))
     try:
         estimator = factory()
     except Exception as exc:  # the user's factory: report it as configuration
@@ -81,20 +90,43 @@ def seed(built: BuiltEstimator, value: int | None) -> list[str]:
     return names
 
 
-def _factory(name: str, registry: Mapping[str, Callable[[], Any]]) -> Callable[[], Any]:
+def _factory(name: str, registry: Mapping[str, Callable[[], Any]],
+             trusted_modules: tuple[str, ...]) -> Callable[[], Any]:
     if name in registry:
         return registry[name]
-    if "." in name:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"Estimator '{name}' cannot be imported: {exc}.") from None
-    raise ConfigError(
-        f"Unknown estimator '{name}'.",
-        hint=f"Choose one of {sorted(registry)}, or give an import path such as "
-        "sklearn.ensemble.ExtraTreesClassifier.",
-    )
+    if "." not in name:
+        raise ConfigError(
+            f"Unknown estimator '{name}'.",
+            hint=f"Choose one of {sorted(registry)}, or give an import path such as "
+            "sklearn.ensemble.ExtraTreesClassifier.",
+        )
+    module_name, _, attr = name.rpartition(".")
+    sklearn = _within(module_name, (SKLEARN,))
+    if not all(part.isidentifier() for part in name.split(".")) or not (
+            sklearn or _within(module_name, trusted_modules)):
+        listed = ", ".join(trusted_modules) or "none"
+        raise ConfigError(
+            f"Estimator '{name}' is not allowed: an import path must be a scikit-learn class (sklearn.*) "
+            f"or in a module the model package trusts ({listed}).",
+            hint=f"Choose one of {sorted(registry)}; to use another library, add its module to TRUSTED_MODULES "
+            "in the model package's train module (and the library to the image), or add an ESTIMATORS entry.",
+        )
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"Estimator '{name}' cannot be imported: {exc}.") from None
+    if sklearn and not (isinstance(found, type) and hasattr(found, "fit")):
+        # Only classes are called: a function of scikit-learn's (a dataset download, say) is not
+        # an estimator, and must not run because a hyperparameter names it.
+        raise ConfigError(f"Estimator '{name}' is not an estimator class (one with fit()).")
+    if not callable(found):
+        raise ConfigError(f"Estimator '{name}' is not a class or function that makes an estimator.")
+    return found  # type: ignore[no-any-return]
+
+
+def _within(module: str, roots: Iterable[str]) -> bool:
+    """module is one of roots, or a submodule of one."""
+    return any(module == root or module.startswith(root + ".") for root in roots if root)
 
 
 def _apply_params(name: str, estimator: Any, params: dict[str, Any]) -> dict[str, Any]:

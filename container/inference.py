@@ -160,6 +160,9 @@ class InferencePipeline:
                 "has no output_fn to encode it."
             )
         self.metadata = artifacts.load_metadata(model_dir)
+        # Before the model is loaded: its files are the ones training wrote, for these libraries.
+        artifacts.verify_files(model_dir, self.metadata)
+        artifacts.check_versions(self.metadata)
         self.schema = Schema.from_metadata(self.metadata)
         model_fn = get("model_fn") or default_model_fn
         try:

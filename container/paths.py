@@ -2,6 +2,9 @@
 
 The root is /opt/ml, or SAGEMAKER_BASE_DIR when set, so the same code runs in the image,
 in tests and in local runs. Nothing is created here: callers create what they write.
+Training jobs are configured under /opt/ml/input/config, processing jobs under /opt/ml/config;
+a processing job names its own folders (LocalPath, always under /opt/ml/processing/), which
+relocate() maps under the root too.
 """
 
 from __future__ import annotations
@@ -78,3 +81,36 @@ class Paths:
     @property
     def checkpoints_dir(self) -> Path:
         return self.base / "checkpoints"
+
+    @property
+    def message_file(self) -> Path:
+        """Processing: its first 1 KB becomes the job's ExitMessage, in every terminal state."""
+        return self.output_dir / "message"
+
+    # processing ----------------------------------------------------------------------
+    @property
+    def processing_config_dir(self) -> Path:
+        return self.base / "config"
+
+    @property
+    def processingjobconfig_file(self) -> Path:
+        return self.processing_config_dir / "processingjobconfig.json"
+
+    @property
+    def processing_resourceconfig_file(self) -> Path:
+        return self.processing_config_dir / "resourceconfig.json"
+
+    @property
+    def processing_input_dir(self) -> Path:
+        return self.base / "processing" / "input"
+
+    @property
+    def processing_output_dir(self) -> Path:
+        return self.base / "processing" / "output"
+
+    def relocate(self, container_path: str) -> Path:
+        """A path as the job's configuration names it (/opt/ml/...), under this root."""
+        path = Path(container_path)
+        if path.is_relative_to(DEFAULT_BASE_DIR):
+            return self.base / path.relative_to(DEFAULT_BASE_DIR)
+        return path

@@ -1,8 +1,9 @@
 """Reading resourceconfig.json: which host this is, and which one trains.
 
 scikit-learn trains on one machine. When a job has several hosts, the first host of the
-sorted list trains and writes the model; the others log why they do nothing and exit 0,
-so the job completes instead of racing to write /opt/ml/model.
+sorted list trains and writes the model; the others log why they do nothing, wait for it to
+finish (container.leader) and exit 0, so the job completes instead of racing to write
+/opt/ml/model.
 """
 
 from __future__ import annotations

@@ -175,6 +175,34 @@ def locate_table_error(stream: BinaryIO, *, numeric: Iterable[int] = (), header:
     return None
 
 
+def find_record(stream: BinaryIO, index: int, *, header: bool = False,
+                comments: bool = False) -> tuple[int, list[str]] | int:
+    """Where the index-th record (0-based) of a CSV file starts: (1-based line, its fields),
+    or, when the file has fewer records, how many it has.
+
+    Records are counted as the parsers count rows: empty lines hold none, a header line
+    (`header`) is not one, and with `comments` (numpy's rule, the numeric path) a `#` starts
+    a comment, so a line holding only a comment is empty. Quoted fields may span lines.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="replace")
+    lines: Iterable[str] = text
+    if comments:
+        lines = (line.split("#", 1)[0] + "\n" if "#" in line and '"' not in line else line for line in text)
+    reader = csv.reader(lines)
+    count, last, seen_header = 0, 0, not header
+    for fields in reader:
+        line, last = last + 1, reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        if count == index:
+            return line, fields
+        count += 1
+    return count
+
+
 def header_like(lines: Iterable[list[str]]) -> bool:
     """Whether the first of these rows reads as column names rather than data.
 

@@ -15,13 +15,14 @@ import random
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from . import (artifacts, channels, dataset, estimator, hooks, hyperparameters, metrics, preprocessing,
-               resources)
+from . import (artifacts, channels, dataset, estimator, hooks, hyperparameters, leader, metrics,
+               preprocessing, resources)
 from .errors import ByocError, ConfigError, DataError, TrainingStopped, exit_code
 from .logs import configure_logging
 from .paths import Paths
@@ -70,8 +71,8 @@ def train(paths: Paths) -> None:
     hps = hyperparameters.parse(raw_hps)
     options, model_hps = hyperparameters.split_options(hps)
     platform_hps = hyperparameters.reserved(raw_hps)
-    res = resources.parse(_read_json(paths.resourceconfig_file))
-    chans = channels.parse_inputdataconfig(_read_json(paths.inputdataconfig_file), paths)
+    res = resources.parse(read_json(paths.resourceconfig_file))
+    chans = channels.parse_inputdataconfig(read_json(paths.inputdataconfig_file), paths)
     train_channel = channels.train_channel(chans)
     log.info(
         "Job %s on %s (%d host(s)); channels %s; hyperparameters %s",
@@ -91,10 +92,17 @@ def train(paths: Paths) -> None:
             )
         if not res.is_leader:
             log.info(
-                "%s is not the leader (%s trains; scikit-learn does not distribute): nothing to do.",
-                res.current_host, res.leader,
+                "%s is not the leader (%s trains; scikit-learn does not distribute): nothing to do "
+                "but wait for it, so that a launcher which stops every host once one exits (SDK local "
+                "mode's docker compose) does not stop the leader.", res.current_host, res.leader,
             )
+            try:
+                ended = leader.wait_for(res.leader)
+            except TrainingStopped:  # compose stops every host once the leader has exited
+                ended = "stopped by a signal while waiting (the leader has ended, or the job was stopped)"
+            log.info("%s: %s; nothing else to do.", res.current_host, ended)
             return
+        leader.Presence().start()  # its connections close when this process ends
 
     module = hooks.import_optional("train")
     if module is None:
@@ -109,7 +117,7 @@ def train(paths: Paths) -> None:
             f"{hooks.package_name()}.train must define ESTIMATORS (name -> estimator factory) "
             "and ESTIMATOR (the default name)."
         )
-    built = estimator.build(model_hps, registry, default)
+    built = estimator.build(model_hps, registry, default, _trusted_modules(module))
     seeded = estimator.seed(built, options.seed)
     if options.seed is not None:
         random.seed(options.seed)  # for model code that draws from the global generators
@@ -140,7 +148,7 @@ def train(paths: Paths) -> None:
     task = built.task
     label = _label_words(schema)
     for name, ds in data.items():
-        ds.y = _checked_labels(name, ds.y, task, built.name, label)
+        ds.y = _checked_labels(ds, task, built.name, label)
 
     missing = any(ds.missing if ds.missing is not None else preprocessing.has_missing(ds.X)
                   for ds in data.values())
@@ -149,7 +157,8 @@ def train(paths: Paths) -> None:
 
     t0 = time.monotonic()
     train_ds = data["train"]
-    model.fit(train_ds.X, train_ds.y)
+    with _values_checked(train_ds, built.name):
+        model.fit(train_ds.X, train_ds.y)
     log.info("Fitted in %.2f s.", time.monotonic() - t0)
     found = preprocessing.categories(model)
     if found is not None:
@@ -172,7 +181,9 @@ def train(paths: Paths) -> None:
 
     scores: dict[str, float] = {}
     for name, ds in data.items():
-        for metric, value in metrics.score(task, model, ds.X, ds.y, positive).items():
+        with _values_checked(ds, built.name):
+            scores_of_channel = metrics.score(task, model, ds.X, ds.y, positive)
+        for metric, value in scores_of_channel.items():
             scores[f"{name}:{metric}"] = value
             print(metrics.format_line(f"{name}:{metric}", value), flush=True)
 
@@ -197,6 +208,33 @@ def train(paths: Paths) -> None:
     log.info("Model written: %s", ", ".join(str(p) for p in written))
 
 
+@contextmanager
+def _values_checked(ds: dataset.Dataset, estimator_name: str) -> Iterator[None]:
+    """scikit-learn's refusal of a value too large for float32 (trees and forests compute in
+    float32), as a DataError naming the file, line and column instead of a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        if "float32" not in str(exc):
+            raise
+        located = dataset.float32_overflow(ds, estimator_name)
+        if located is None:
+            raise
+        raise located from None
+
+
+def _trusted_modules(module: Any) -> list[str]:
+    """The modules the `estimator` hyperparameter may import from besides sklearn: the model
+    package itself, and those its train module lists in TRUSTED_MODULES."""
+    listed = getattr(module, "TRUSTED_MODULES", ())
+    if isinstance(listed, str) or not isinstance(listed, (list, tuple, set, frozenset)) or not all(
+            isinstance(item, str) and item for item in listed):
+        raise ConfigError(
+            f"{hooks.package_name()}.train.TRUSTED_MODULES must be a list of module names, not {listed!r:.80}.",
+            hint='For example TRUSTED_MODULES = ["xgboost"].')
+    return [hooks.package_name(), *listed]
+
+
 def _label_words(schema: Any) -> str:
     """How error messages name the label column."""
     if isinstance(schema.label, str):
@@ -204,15 +242,16 @@ def _label_words(schema: Any) -> str:
     return "the first column" if schema.label == 0 else f"the label (column {schema.label + 1})"
 
 
-def _checked_labels(channel: str, y: np.ndarray, task: str, estimator_name: str, label: str) -> np.ndarray:
+def _checked_labels(ds: dataset.Dataset, task: str, estimator_name: str, label: str) -> np.ndarray:
     """The labels fit() is given: checked for missing ones and for the task, whole numbers as
     integers (a classifier then answers 1 rather than 1.0), text kept as it is."""
+    channel, y = ds.channel, ds.y
     text = y.dtype == object
     missing = np.flatnonzero(_isna(y) if text else ~np.isfinite(y))
     if missing.size:
         raise DataError(
             f"Channel '{channel}' has {missing.size} row(s) whose label ({label}) is "
-            f"missing{'' if text else ' or infinite'}; the first is row {missing[0] + 1} of the channel.",
+            f"missing{'' if text else ' or infinite'}; the first is in {ds.where(int(missing[0]))}.",
             hint="Every row needs its label.",
         )
     if text:
@@ -220,7 +259,7 @@ def _checked_labels(channel: str, y: np.ndarray, task: str, estimator_name: str,
             first = next((i for i, v in enumerate(y) if not is_number(str(v))), 0)
             raise DataError(
                 f"Channel '{channel}': estimator '{estimator_name}' is a regressor, but {label} holds "
-                f"text, e.g. {y[first]!r} in row {first + 1}.",
+                f"text, e.g. {y[first]!r} in {ds.where(first)}.",
                 hint="A regressor needs numeric labels; for classes use a classifier "
                 "(estimator=random_forest, for example).",
             )
@@ -230,8 +269,7 @@ def _checked_labels(channel: str, y: np.ndarray, task: str, estimator_name: str,
         if fractional.size:
             raise DataError(
                 f"Channel '{channel}': estimator '{estimator_name}' is a classifier, but labels "
-                f"({label}) are not whole numbers, e.g. {y[fractional[0]]:g} in row "
-                f"{fractional[0] + 1}.",
+                f"({label}) are not whole numbers, e.g. {y[fractional[0]]:g} in {ds.where(int(fractional[0]))}.",
                 hint="For a numeric target use a regressor (estimator=random_forest_regressor, "
                 "for example); for classes, write them as integers 0, 1, 2... or as names.",
             )
@@ -250,10 +288,11 @@ def _read_hyperparameters(path: Path) -> Any:
     """hyperparameters.json; an empty file (as AWS's own sample kit ships) means none."""
     if path.is_file() and not path.read_text().strip():
         return {}
-    return _read_json(path) or {}
+    return read_json(path) or {}
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A job configuration file's JSON; None when the file is not there."""
     if not path.is_file():
         return None
     try:

@@ -7,6 +7,14 @@ positive_class and seed. To bring another algorithm, add one line to ESTIMATORS:
 callable that returns an object with fit() and predict() works, a scikit-learn Pipeline
 included. For data with text columns or missing values, `train` puts the encoding in front
 of it (container/preprocessing.py), so the saved model takes the raw rows.
+
+`estimator` may also be an import path: a scikit-learn class (sklearn.svm.SVC), or a class or
+function in this package or in a module TRUSTED_MODULES lists (["xgboost"] allows
+xgboost.XGBClassifier). Any other path is refused before anything is imported.
+
+A model whose every type is scikit-learn's is saved as model.skops, which loads without
+running code; one holding other types (xgboost's, your own classes) is saved with joblib,
+a pickle, which byoc loads only inside the image.
 """
 
 from sklearn.ensemble import (
@@ -29,3 +37,6 @@ ESTIMATORS = {
 }
 
 ESTIMATOR = "random_forest"
+
+#: Modules besides sklearn (and this package) that the `estimator` hyperparameter may name.
+TRUSTED_MODULES: list[str] = []

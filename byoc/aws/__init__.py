@@ -14,6 +14,7 @@ can check them without AWS; boto3 calls happen only in the functions that take a
     endpoints   deploy (create or blue/green update), invoke, delete
     training    a training job: checked, its inputs uploaded, started, followed
     transform   a transform job: the same, with the model made for it
+    registry    model package groups and versions: register, approve, the version a deploy takes
     autoscaling Application Auto Scaling for an endpoint variant
     ecr         the ECR host and image patterns; the repository, login and tags for build_and_push.sh
 

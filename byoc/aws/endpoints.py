@@ -121,13 +121,14 @@ class DeployPlan:
     create_config: dict[str, Any]
 
 
-def plan_deploy(*, endpoint: str, image: str, model_data_url: str, role: str, instance_type: str,
+def plan_deploy(*, endpoint: str, role: str, instance_type: str, image: str | None = None,
+                model_data_url: str | None = None, model_package: str | None = None,
                 instance_count: int = 1, variant: str = DEFAULT_VARIANT,
                 environment: Mapping[str, str] | None = None, startup_timeout: int | None = None,
                 download_timeout: int | None = None, volume_gb: int | None = None,
                 name: str | None = None, now: float | None = None) -> DeployPlan:
     """Every request a deploy sends; the model and the config share one name, <endpoint>-<time>
-    (or name). No AWS call."""
+    (or name). The model is an image and model data, or an approved model package version. No AWS call."""
     model_name = config_name = name or names.unique(endpoint, now=now)
     tags = tags_for(endpoint)
     return DeployPlan(
@@ -135,7 +136,8 @@ def plan_deploy(*, endpoint: str, image: str, model_data_url: str, role: str, in
         model_name=model_name,
         config_name=config_name,
         create_model=models.build_create_model(name=model_name, image=image, model_data_url=model_data_url,
-                                        role=role, environment=environment, tags=tags),
+                                               model_package=model_package, role=role,
+                                               environment=environment, tags=tags),
         create_config=build_endpoint_config(name=config_name, model_name=model_name,
                                             instance_type=instance_type, instance_count=instance_count,
                                             variant=variant, startup_timeout=startup_timeout,

@@ -7,6 +7,7 @@ call, with the rule spelled out, rather than by a ValidationException halfway th
 from __future__ import annotations
 
 import re
+import secrets
 import time
 
 #: kind -> (regex the whole name must match, the rule in words)
@@ -19,16 +20,22 @@ PATTERNS: dict[str, tuple[str, str]] = {
                 "1-63 letters, digits and hyphens, starting and ending with a letter or digit"),
     "training job": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
                      "1-63 letters, digits and hyphens (no underscores, dots or colons)"),
+    "tuning job": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}",
+                   "1-32 letters, digits and hyphens (no underscores, dots or colons)"),
     "transform job": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
                       "1-63 letters, digits and hyphens (no underscores, dots or colons)"),
+    "processing job": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+                       "1-63 letters, digits and hyphens (no underscores, dots or colons)"),
     "model": (r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
               "1-63 letters, digits and hyphens, starting and ending with a letter or digit"),
+    "model package group": (r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+                            "1-63 letters, digits and hyphens, starting and ending with a letter or digit"),
     "channel": (r"[A-Za-z0-9\.\-_]+", "1-64 letters, digits, dots, hyphens and underscores"),
     "scaling policy": (r"\S+", "1-256 characters without spaces"),
     "ECR repository": (r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*",
                        "2-256 lowercase letters, digits, and . _ - / between them"),
 }
-MAX_LENGTH = {"channel": 64, "scaling policy": 256, "ECR repository": 256}
+MAX_LENGTH = {"tuning job": 32, "channel": 64, "scaling policy": 256, "ECR repository": 256}
 MIN_LENGTH = {"ECR repository": 2}
 DEFAULT_MAX = 63
 
@@ -64,6 +71,16 @@ def timestamp(now: float | None = None) -> str:
 def unique(base: str, *, now: float | None = None, limit: int = DEFAULT_MAX) -> str:
     """base-<timestamp>, with base cut so the whole fits the limit."""
     suffix = "-" + timestamp(now)
+    head = sanitize(base)[: limit - len(suffix)].rstrip("-") or "byoc"
+    return head + suffix
+
+
+def unique_short(base: str, *, limit: int, now: float | None = None) -> str:
+    """base-<yymmddHHMM>-<4 random hex>, for names too short for unique()'s millisecond stamp
+    (a tuning job: 32 characters). The random part keeps two launches in one minute apart,
+    where the SDK's minute stamp alone collides."""
+    now = time.time() if now is None else now
+    suffix = "-" + time.strftime("%y%m%d%H%M", time.gmtime(now)) + "-" + secrets.token_hex(2)
     head = sanitize(base)[: limit - len(suffix)].rstrip("-") or "byoc"
     return head + suffix
 

@@ -30,6 +30,7 @@ ENVIRONMENT_LIMITS = {
     "model": (100, 1024, 1024, 32 * 1024),
     "training": (100, 512, 512, None),
     "transform": (16, 1024, 10240, None),
+    "processing": (100, 256, 256, None),
 }
 HYPERPARAMETERS_MAX = 100
 HYPERPARAMETER_KEY_MAX = 256

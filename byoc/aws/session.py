@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from ..errors import ByocError, SetupError, Failed, NotFound, Unsupported
+from ..errors import ByocError, Failed, NotFound, SetupError, Unsupported, UsageError
 
 REGION_HINT = (
     "Set one: --region us-east-1, export AWS_REGION=us-east-1, or `aws configure set region "
@@ -25,6 +25,11 @@ CREDENTIALS_HINT = (
     "Configure credentials as for the AWS CLI: `aws configure`, `aws sso login --profile NAME` "
     "with AWS_PROFILE=NAME, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment."
 )
+#: How many times botocore sends a call (standard retry mode: the first and three retries)
+#: before a throttle, a 5xx or a broken connection reaches translate().
+ATTEMPTS = 4
+NETWORK_HINT = ("Check the network, a proxy (HTTPS_PROXY) and AWS_ENDPOINT_URL; "
+                "then run the command again.")
 ACCESS_DENIED_CODES = {
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
     "AuthorizationError", "AuthFailure",
@@ -80,7 +85,7 @@ class AwsSession:
         if service not in self._clients:
             from botocore.config import Config
 
-            config = Config(retries={"mode": "standard", "max_attempts": 3},
+            config = Config(retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
                             user_agent_extra="sagemaker-byoc")
             self._clients[service] = self.boto.client(service, region_name=self.region, config=config)
         return self._clients[service]
@@ -142,58 +147,104 @@ def is_not_implemented(exc: BaseException, endpoint_url: str | None = None) -> b
 
 @contextmanager
 def translate(action: str, session: AwsSession | None = None, *,
-              not_found: str | None = None) -> Iterator[None]:
-    """Turn botocore's exceptions into AwsCommandErrors that say what to do.
+              not_found: str | None = None, forbidden: str | None = None) -> Iterator[None]:
+    """Turn what boto3, botocore and s3transfer raise into ByocErrors that say what to do.
 
     action names the IAM action ("sagemaker:CreateModel"), which a permission error repeats.
     not_found, when given, is the message for a ValidationException/404 that means "no such
-    resource" (SageMaker reports missing endpoints and models that way).
+    resource" (SageMaker reports missing endpoints and models that way). forbidden, when given,
+    is the message for a 403 (S3 answers 403 both for a missing permission and for a bucket
+    that is not the expected owner's; the caller knows which words fit).
     """
-    from botocore.exceptions import (
-        BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError,
-        PartialCredentialsError, ProfileNotFound, TokenRetrievalError,
-    )
-
     try:
         yield
     except ByocError:
         raise
-    except (NoCredentialsError, PartialCredentialsError, TokenRetrievalError) as exc:
-        raise SetupError(f"No usable AWS credentials ({exc}).", hint=CREDENTIALS_HINT) from None
-    except ProfileNotFound as exc:
-        raise SetupError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT) from None
-    except NoRegionError:
-        raise SetupError("No AWS region is set.", hint=REGION_HINT) from None
-    except EndpointConnectionError as exc:
-        raise SetupError(f"Cannot reach AWS for {action}: {exc}") from None
-    except ClientError as exc:
-        code, message = error_code(exc), error_message(exc)
-        endpoint = session.endpoint_url if session else None
-        if code in EXPIRED_CODES or code == "InvalidAccessKeyId":
-            raise SetupError(f"{action}: credentials rejected ({code}: {message}).",
-                              hint=CREDENTIALS_HINT) from None
-        if code in ACCESS_DENIED_CODES or http_status(exc) == 403:
-            raise SetupError(
-                f"Permission denied: {action} ({code}: {message}).",
-                hint=f"The identity you run as needs {action}; see README, 'IAM'.",
-            ) from None
-        if is_not_implemented(exc, endpoint):
-            operation = getattr(exc, "operation_name", action)
-            where = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "the endpoint"
-            raise Unsupported(
-                f"{operation} is not implemented by {where}: it answered HTTP {http_status(exc)} "
-                "with no AWS error in the body. That is how moto answers calls it lacks.",
-                hint="Against AWS itself this call exists; nothing here can prove it works.",
-            ) from None
-        if not_found and (
-            code in ("ResourceNotFound", "ResourceNotFoundException", "NoSuchBucket", "NoSuchKey",
-                     "404", "NotFound")
-            or (code == "ValidationException" and ("Could not find" in message or "not found" in message.lower()))
-        ):
-            raise NotFound(not_found) from None
-        raise Failed(f"{action} failed: {code}: {message}") from None
-    except BotoCoreError as exc:
-        raise Failed(f"{action} failed: {exc}") from None
+    except Exception as exc:
+        mapped = translated(exc, action, session, not_found=not_found, forbidden=forbidden)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def translated(exc: BaseException, action: str, session: AwsSession | None = None, *,
+               not_found: str | None = None, forbidden: str | None = None) -> ByocError | None:
+    """The ByocError for an exception from boto3, botocore or s3transfer, or None for any other.
+
+    The one mapping of AWS errors to exit codes: no credentials, no region, a refused permission
+    and an endpoint that cannot be reached are setup (3); a missing resource is not found (5);
+    an answer that broke off, or any other refusal, is a failure (1). S3 transfers (upload_file,
+    download_file) wrap the error they met: the wrapped error is mapped as itself.
+    """
+    from boto3.exceptions import Boto3Error, RetriesExceededError, S3UploadFailedError
+    from botocore.exceptions import (
+        BotoCoreError, ClientError, ConnectionError as BotoConnectionError, CredentialRetrievalError,
+        HTTPClientError, IncompleteReadError, NoCredentialsError, NoRegionError, ParamValidationError,
+        PartialCredentialsError, ProfileNotFound, SSOError, TokenRetrievalError,
+    )
+    from s3transfer import exceptions as transfer_errors
+
+    context = dict(not_found=not_found, forbidden=forbidden)
+    if isinstance(exc, S3UploadFailedError):
+        # boto3 raises it while handling the ClientError that refused the upload.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, (ClientError, BotoCoreError)):
+            return translated(cause, action, session, **context)
+        return Failed(f"{action} failed: {exc}")
+    if isinstance(exc, (RetriesExceededError, transfer_errors.RetriesExceededError)):
+        last = exc.last_exception  # s3transfer retries a download that breaks off, then gives up
+        if isinstance(last, ClientError):
+            return translated(last, action, session, **context)
+        return Failed(f"{action}: the transfer broke off each time it was tried ({last}).", hint=NETWORK_HINT)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, TokenRetrievalError,
+                        CredentialRetrievalError, SSOError)):
+        return SetupError(f"No usable AWS credentials ({exc}).", hint=CREDENTIALS_HINT)
+    if isinstance(exc, ProfileNotFound):
+        return SetupError(f"AWS profile not found: {exc}", hint=CREDENTIALS_HINT)
+    if isinstance(exc, NoRegionError):
+        return SetupError("No AWS region is set.", hint=REGION_HINT)
+    if isinstance(exc, BotoConnectionError):  # no connection at all: refused, DNS, TLS, proxy, connect timeout
+        return SetupError(f"Cannot reach AWS for {action}: {exc}", hint=NETWORK_HINT)
+    if isinstance(exc, (HTTPClientError, IncompleteReadError)):  # connected, then the answer broke off
+        reads = action.partition(":")[2].startswith(("Get", "List", "Describe", "Head"))
+        return Failed(
+            f"{action}: no complete answer from AWS after {ATTEMPTS} attempts ({exc}).",
+            hint=NETWORK_HINT if reads else
+            "The call may or may not have taken effect: look before you run the command again.")
+    if isinstance(exc, ParamValidationError):  # refused by botocore before anything was sent
+        return UsageError(f"{action}: the request was refused before it was sent. {exc}")
+    if isinstance(exc, ClientError):
+        return _client_error(exc, action, session, **context)
+    if isinstance(exc, (BotoCoreError, Boto3Error, transfer_errors.S3DownloadFailedError,
+                        transfer_errors.S3UploadFailedError, transfer_errors.S3CopyFailedError)):
+        return Failed(f"{action} failed: {exc}")
+    return None
+
+
+def _client_error(exc: Any, action: str, session: AwsSession | None, *,
+                  not_found: str | None, forbidden: str | None) -> ByocError:
+    code, message = error_code(exc), error_message(exc)
+    endpoint = session.endpoint_url if session else None
+    if code in EXPIRED_CODES or code == "InvalidAccessKeyId":
+        return SetupError(f"{action}: credentials rejected ({code}: {message}).", hint=CREDENTIALS_HINT)
+    if code in ACCESS_DENIED_CODES or http_status(exc) == 403:
+        if forbidden:
+            return SetupError(forbidden, hint=f"({action} answered {code}: {message})")
+        return SetupError(f"Permission denied: {action} ({code}: {message}).",
+                          hint=f"The identity you run as needs {action}; see README, 'IAM'.")
+    if is_not_implemented(exc, endpoint):
+        operation = getattr(exc, "operation_name", action)
+        where = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "the endpoint"
+        return Unsupported(
+            f"{operation} is not implemented by {where}: it answered HTTP {http_status(exc)} "
+            "with no AWS error in the body. That is how moto answers calls it lacks.",
+            hint="Against AWS itself this call exists; nothing here can prove it works.")
+    if not_found and (
+        code in ("ResourceNotFound", "ResourceNotFoundException", "NoSuchBucket", "NoSuchKey", "404", "NotFound")
+        or (code == "ValidationException" and ("Could not find" in message or "not found" in message.lower()))
+    ):
+        return NotFound(not_found)
+    return Failed(f"{action} failed: {code}: {message}")
 
 
 def delete_quietly(session: AwsSession, action: str, out: Any, what: str, call: Any) -> bool:

@@ -186,6 +186,15 @@ def submit(session: AwsSession, spec: TrainingSpec, bucket: Callable[[], str], *
            out: IO[str] = STDERR) -> dict[str, Any]:
     """Check what the spec names (read-only), then upload local channels to bucket() and send
     CreateTrainingJob; returns the request sent. The bucket is only asked for when needed."""
+    request = prepare(session, spec, bucket, out=out)
+    start(session, request, out=out)
+    return request
+
+
+def prepare(session: AwsSession, spec: TrainingSpec, bucket: Callable[[], str], *, folder: str = "training",
+            out: IO[str] = STDERR) -> dict[str, Any]:
+    """submit() up to the request, not sent: checks, uploads under s3://BUCKET/PREFIX/<folder>/<name>/input/,
+    the default output s3://BUCKET/PREFIX/<folder>. A tuning job builds its training job definition from it."""
     ecr.require_image(session, spec.image, out=out)
     for channel, source in spec.channels.items():
         if s3.is_s3(source):
@@ -194,11 +203,11 @@ def submit(session: AwsSession, spec: TrainingSpec, bucket: Callable[[], str], *
     for flag, value in (("--output", spec.output), ("--checkpoint", spec.checkpoint)):
         if value:
             s3.check_bucket(session, s3.parse(value).bucket, purpose=flag)
-    output = spec.output or str(s3.S3Uri(bucket()).join(spec.prefix, "training"))
+    output = spec.output or str(s3.S3Uri(bucket()).join(spec.prefix, folder))
     channels = []
     for channel, source in spec.channels.items():
         if not s3.is_s3(source):
-            target = s3.S3Uri(bucket()).join(spec.prefix, "training", spec.name, "input", channel)
+            target = s3.S3Uri(bucket()).join(spec.prefix, folder, spec.name, "input", channel)
             source = str(s3.upload_tree(session, Path(source), target, out=out))
         channels.append(Channel(channel, source, spec.content_type, spec.distribution))
     checkpoint = spec.checkpoint or (str(s3.parse(output).join(spec.name, "checkpoints")) if spec.spot else None)
@@ -208,7 +217,6 @@ def submit(session: AwsSession, spec: TrainingSpec, bucket: Callable[[], str], *
         instance_type=spec.instance_type, instance_count=spec.instance_count, volume_gb=spec.volume_gb,
         max_runtime=spec.max_runtime, input_mode=spec.input_mode, environment=spec.environment,
         spot=spec.spot, max_wait=spec.max_wait, checkpoint_s3=checkpoint)
-    start(session, request, out=out)
     return request
 
 

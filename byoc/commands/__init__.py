@@ -7,11 +7,13 @@ order `byoc --help` shows them.
 
     demo        train, serve and predict on the bundled sample
     sample      the bundled sample data set
-    local       train, serve and batch transform on this machine (processes, or --image)
+    local       train, serve, batch transform and process on this machine (processes, or --image)
     image       build the image
     endpoint    deploy, invoke, delete: a real-time endpoint's life
+    process     a processing job: raw CSV split into train/validation/test
     train       a training job
     transform   a batch transform job (and the model made for it)
+    register    the model registry: register, approve, versions
     autoscale   Application Auto Scaling for an endpoint variant
     ecr         hidden helpers for build_and_push.sh
     aws_options what every AWS command shares: region and profile, waiting, S3, exit codes

@@ -32,12 +32,18 @@ def _deploy_parser(subparsers: Any) -> None:
         subparsers, "deploy", "deploy a model to a real-time endpoint (create or blue/green update)",
         "Package and upload the model, create a SageMaker model and endpoint config, then create "
         "the endpoint, or move an existing one to the new config (blue/green, no downtime). "
+        "A registered version is deployed instead with --model-package or --model-group (the "
+        "newest Approved version); one that is not Approved is refused. "
         "With --wait, waits for InService, removes the previous config and model, and sends one "
         "smoke request. Prints the endpoint name last.")
     p.add_argument("endpoint", help="endpoint name")
-    p.add_argument("--image", required=True, help="ECR image URI (the last line of build_and_push.sh)")
-    p.add_argument("--model", required=True,
+    p.add_argument("--image", help="ECR image URI (the last line of build_and_push.sh)")
+    p.add_argument("--model",
                    help="model folder, model.tar.gz, or s3://.../model.tar.gz (e.g. from `byoc train --wait`)")
+    registered = p.add_argument_group("a registered version (instead of --image and --model)")
+    registered.add_argument("--model-package", metavar="ARN", help="an Approved model package version's ARN")
+    registered.add_argument("--model-group", metavar="GROUP",
+                            help="the newest Approved version of this model package group")
     opts.add_role(p)
     p.add_argument("--instance-type", default=opts.DEFAULT_INSTANCE, help="(default: %(default)s; Graviton "
                    "types such as ml.c7g.large need an arm64 image)")
@@ -57,7 +63,10 @@ def _deploy_parser(subparsers: Any) -> None:
     serving.add_argument("--volume-gb", type=int, help="VolumeSizeInGB (1-512)")
     checks = p.add_argument_group("checks")
     checks.add_argument("--skip-load-check", action="store_true",
-                        help="do not load the model locally (when it needs libraries only the image has)")
+                        help="do not load the model before deploying. By default a model.skops is loaded here "
+                        "(it runs no code from the file); a pickle (model.joblib) or a model with its own "
+                        "model_fn is loaded in --image when this Docker engine has it (no network, the model "
+                        "read-only), else not loaded, with a note saying so")
     checks.add_argument("--smoke-payload", type=Path, metavar="FILE",
                         help="body of the smoke request after --wait (default: a CSV row of zeros "
                         "as wide as the model's features, when known)")
@@ -70,6 +79,30 @@ def _deploy_parser(subparsers: Any) -> None:
     p.set_defaults(func=cmd_deploy)
 
 
+def from_registry(args: argparse.Namespace) -> bool:
+    return bool(args.model_package or args.model_group)
+
+
+def source_problems(args: argparse.Namespace, region: str) -> list[str]:
+    """An image and a model, or one registered version (whose image and model are its own)."""
+    if not from_registry(args):
+        if args.model is None:
+            return ["--model is needed (a model folder, model.tar.gz or s3:// URI), or deploy a registered "
+                    "version with --model-package ARN or --model-group GROUP"]
+        problems = [preflight.model_source_problem(args.model)]
+        problems += preflight.image_problems(args.image, args.instance_type, region)
+        return [p for p in problems if p]
+    problems = []
+    if args.model_package and args.model_group:
+        problems.append("give --model-package or --model-group, not both")
+    given = [flag for flag, value in (("--image", args.image), ("--model", args.model)) if value is not None]
+    if given:
+        problems.append(f"a registered version brings its own image and model: drop {' and '.join(given)}")
+    if args.model_group:
+        problems.append(names.problem("model package group", args.model_group))
+    return [p for p in problems if p]
+
+
 def deploy_problems(args: argparse.Namespace, region: str, environment: dict[str, str]) -> list[str]:
     from ..aws import endpoints
 
@@ -79,7 +112,7 @@ def deploy_problems(args: argparse.Namespace, region: str, environment: dict[str
         preflight.role_arn_problem(opts.role(args)),
         preflight.instance_type_problem(args.instance_type, "endpoint"),
         preflight.count_problem(args.instance_count, "--instance-count"),
-        preflight.model_source_problem(args.model),
+        *source_problems(args, region),
         endpoints.runtime_environment_problem(environment),
     ]
     if args.startup_timeout is not None:
@@ -93,7 +126,6 @@ def deploy_problems(args: argparse.Namespace, region: str, environment: dict[str
             problems.append(f"--smoke-payload {args.smoke_payload} is not a file")
         elif args.smoke_payload.stat().st_size > preflight.INVOKE_BODY_MAX:
             problems.append(f"--smoke-payload is over the {preflight.INVOKE_BODY_MAX}-byte InvokeEndpoint limit")
-    problems += preflight.image_problems(args.image, args.instance_type, region)
     problems += preflight.environment_problems(environment, "model")
     return [p for p in problems if p]
 
@@ -104,9 +136,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     environment = endpoints.serving_environment(
         workers=args.workers, timeout=args.model_server_timeout, max_payload_mb=args.max_payload_mb,
         extra=opts.key_values(args.env, "--env"))
-    preflight.require(deploy_problems(args, opts.region(args), environment))
+    region = opts.region(args)
+    preflight.require(deploy_problems(args, region, environment))
+    if from_registry(args):
+        return _deploy_version(args, region, environment)
 
-    with modeldata.prepared(args.model, load=not args.skip_load_check) as model:
+    with modeldata.prepared(args.model, load=not args.skip_load_check, image=args.image,
+                            environment=environment) as model:
         session = opts.session(args)
         ecr.require_image(session, args.image)
         name = names.unique(args.endpoint)  # this deploy's model and endpoint config
@@ -121,9 +157,37 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             instance_type=args.instance_type, instance_count=args.instance_count, variant=args.variant,
             environment=environment, startup_timeout=args.startup_timeout,
             download_timeout=args.download_timeout, volume_gb=args.volume_gb)
-        result = endpoints.deploy(session, plan, wait=args.wait, delay=opts.poll(args),
-                                  timeout=args.wait_timeout, keep_previous=args.keep_previous)
+        return _deploy(args, session, plan, model.checked.metadata)
 
+
+def _deploy_version(args: argparse.Namespace, region: str, environment: dict[str, str]) -> int:
+    """Deploy an Approved registered version: CreateModel with its ModelPackageName, then the
+    same endpoint config and create or blue/green update as any deploy."""
+    from ..aws import ecr, endpoints, registry
+
+    session = opts.session(args)
+    version = registry.deployable(session, arn=args.model_package, group=args.model_group)
+    if version.image:
+        preflight.require(preflight.image_problems(version.image, args.instance_type, region))
+        ecr.require_image(session, version.image)
+    if version.realtime_types and args.instance_type not in version.realtime_types:
+        print(f"Note: {version.label} lists {', '.join(version.realtime_types)} as its real-time instance "
+              f"types, not {args.instance_type}.", file=sys.stderr)
+    print(f"Deploying {version.label}: {version.image or '?'} with {version.model_data_url or '?'}", file=sys.stderr)
+    plan = endpoints.plan_deploy(
+        endpoint=args.endpoint, name=names.unique(args.endpoint), model_package=version.arn, role=opts.role(args),
+        instance_type=args.instance_type, instance_count=args.instance_count, variant=args.variant,
+        environment=environment, startup_timeout=args.startup_timeout,
+        download_timeout=args.download_timeout, volume_gb=args.volume_gb)
+    return _deploy(args, session, plan, version.metadata)
+
+
+def _deploy(args: argparse.Namespace, session: Any, plan: Any, metadata: dict[str, Any]) -> int:
+    """Create or update the endpoint on the plan, then report (and with --wait, smoke-test) it."""
+    from ..aws import endpoints
+
+    result = endpoints.deploy(session, plan, wait=args.wait, delay=opts.poll(args),
+                              timeout=args.wait_timeout, keep_previous=args.keep_previous)
     if not args.wait:
         print(f"Endpoint {args.endpoint} is {result.status} on config {result.config_name}; "
               f"`byoc invoke {args.endpoint} FILE --wait` waits until it is InService, then sends FILE.",
@@ -138,7 +202,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return 0
     print(f"Endpoint {args.endpoint} is {result.status} on {result.config_name}.", file=sys.stderr)
     code = 0
-    body, content_type = _smoke_request(args, model.checked.metadata)
+    body, content_type = _smoke_request(args, metadata)
     if args.no_smoke:
         pass
     elif body is None:

@@ -1,4 +1,5 @@
-"""`byoc local train|serve|transform`: a training job, an endpoint and a batch transform, on this machine.
+"""`byoc local train|serve|transform|tune`: a training job, an endpoint, a batch transform and a tuning job
+(byoc.commands.tune), on this machine.
 
 Each runs `train` or `serve` as a process of this Python, or with --image in the image, through
 byoc.local; each checks its arguments before it starts anything, and however it ends (done, a
@@ -61,6 +62,20 @@ def register(subparsers: Any) -> None:
     tf.add_argument("--max-payload-mb", type=float, help="0 to 100 (default: from /execution-parameters)")
     add_image_option(tf)
     tf.set_defaults(func=transform)
+
+    from container.processing import add_arguments as add_process_options
+
+    pr = loc.add_parser("process", help="split raw CSV into train, validation and test, as a processing job")
+    pr.add_argument("--input", type=path_arg, required=True, help="the raw CSV: a file, or a folder of files")
+    pr.add_argument("--job-name", help="the processing job's name (default: byoc-process-<timestamp>)")
+    pr.add_argument("--job-dir", type=path_arg, help="job folder, laid out as /opt/ml (default: jobs/<job name>)")
+    add_image_option(pr)
+    add_process_options(pr.add_argument_group("data preparation (the options of `process`)"), input_name=False)
+    pr.set_defaults(func=process)
+
+    from .tune import register_local  # `byoc local tune` lives with `byoc tune`, which shares its options
+
+    register_local(loc)
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -175,6 +190,48 @@ def transform(args: argparse.Namespace) -> int:
         status = f"-> {f.output}" if f.error is None else f"FAILED: {f.error}"
         print(f"{f.source}: {f.records} records in {f.requests} request(s) {status}")
     return 0 if result.ok else 1
+
+
+# -- process -----------------------------------------------------------------------------------
+
+
+def process(args: argparse.Namespace) -> int:
+    from container.processing import Options
+
+    from .. import processing as job
+
+    options = Options.from_args(args)
+    if problems := options.problems():
+        raise UsageError("; ".join(problems))
+    name = args.job_name if args.job_name is not None else time.strftime("byoc-process-%Y%m%d-%H%M%S")
+    if (problem := names.problem("processing job", name)) is not None:
+        raise UsageError(f"--job-name: {problem}")
+    start = launcher(args.image)
+    splits = [split for split, share in options.fractions.items() if share > 0]
+    arguments = options.to_argv()
+    paths = job.create(args.job_dir or Path("jobs") / name, args.input, name=name, arguments=arguments,
+                       image=args.image, splits=splits)
+    result = job.run(paths, arguments, echo=sys.stdout, launcher=start)
+    if not result.ok:
+        print(f"\nProcessing failed (exit {result.returncode}).", file=sys.stderr)
+        if result.message:
+            print(f"Message: {result.message}", file=sys.stderr)
+        return result.returncode if 0 < result.returncode < 256 else 1
+    report = result.report or {}
+    print(f"\n{result.message or 'Done.'}")
+    for split, counts in (report.get("class_balance") or {}).items():
+        print(f"  {split}: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    print(f"Report: {result.outputs['report'] / 'report.json'}")
+    advice = report.get("train_with") or {}
+    command = ["byoc", "local", "train", *(["--image", args.image] if args.image else [])]
+    for split in splits:
+        command += [f"--{split}", str(result.outputs[split])]
+    if advice.get("content_type", "text/csv") != "text/csv":
+        command += ["--content-type", advice["content_type"]]
+    for key, value in (advice.get("hyperparameters") or {}).items():
+        command += ["-H", f"{key}={value}"]
+    print(f"Train on them:\n  {shlex.join(command)}")
+    return 0
 
 
 # -- the model, staged as SageMaker stages it -----------------------------------------------------

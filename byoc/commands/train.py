@@ -22,14 +22,23 @@ def register(subparsers: Any) -> None:
         "uploaded first), hyperparameters, and the runtime's metric definitions. With --wait, "
         "shows the job's progress and final metrics and prints the model artifact's S3 URI last "
         "(feed it to `byoc deploy --model`); without, prints the job name.")
-    p.add_argument("--image", required=True, help="ECR image URI")
+    add_training_options(p)
+    opts.add_wait(p, "the job ends")
+    p.set_defaults(func=cmd_train)
+
+
+def add_training_options(p: argparse.ArgumentParser, *, required: bool = True,
+                         name_help: str = "(default: byoc-train-<timestamp>)") -> None:
+    """The training job's options, shared by `byoc train` and `byoc tune` (whose training jobs they define).
+    required=False leaves --image to the pre-flight check (for a parser that also has subcommands)."""
+    p.add_argument("--image", required=required, help="ECR image URI")
     opts.add_role(p)
     p.add_argument("--channel", action="append", default=[], metavar="NAME=SOURCE",
                    help="input channel: train=s3://bucket/prefix/ or train=./data/train (repeat)")
     p.add_argument("-H", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                    help="hyperparameter (repeat); VALUE is read as JSON when it parses")
-    p.add_argument("--job-name", help="(default: byoc-train-<timestamp>)")
-    p.add_argument("--output", help="S3OutputPath (default: s3://BUCKET/PREFIX/training)")
+    p.add_argument("--job-name", help=name_help)
+    p.add_argument("--output", help="S3OutputPath (default: s3://BUCKET/PREFIX/training, or .../tuning for byoc tune)")
     p.add_argument("--instance-type", default=opts.DEFAULT_INSTANCE, help="x86 only (default: %(default)s)")
     p.add_argument("--instance-count", type=int, default=1)
     p.add_argument("--volume-gb", type=int, default=30)
@@ -43,8 +52,21 @@ def register(subparsers: Any) -> None:
     spot.add_argument("--max-wait", type=int, metavar="SECONDS", help="spot: MaxWaitTimeInSeconds (>= --max-runtime)")
     spot.add_argument("--checkpoint", help="CheckpointConfig.S3Uri (default with --spot: OUTPUT/JOB/checkpoints)")
     opts.add_bucket(p)
-    opts.add_wait(p, "the job ends")
-    p.set_defaults(func=cmd_train)
+
+
+def training_spec(args: argparse.Namespace, name: str) -> Any:
+    """The byoc.aws.training.TrainingSpec the options of add_training_options() describe."""
+    from ..aws import training
+
+    hyperparameters = training.stringify(parse_hyperparameters(args.hyperparameter))
+    return training.TrainingSpec(
+        name=name, image=args.image, role=opts.role(args),
+        channels=parse_channels(args.channel), hyperparameters=hyperparameters,
+        environment=opts.key_values(args.env, "--env"), instance_type=args.instance_type,
+        instance_count=args.instance_count, volume_gb=args.volume_gb, max_runtime=args.max_runtime,
+        input_mode=args.input_mode, content_type=args.content_type, distribution=args.distribution,
+        spot=args.spot, max_wait=args.max_wait, output=args.output, checkpoint=args.checkpoint,
+        prefix=args.prefix)
 
 
 def parse_channels(items: list[str]) -> dict[str, str]:
@@ -71,17 +93,9 @@ def parse_hyperparameters(items: list[str]) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..aws import s3, training
 
-    hyperparameters = training.stringify(parse_hyperparameters(args.hyperparameter))
-    spec = training.TrainingSpec(
-        name=args.job_name or names.unique("byoc-train"), image=args.image, role=opts.role(args),
-        channels=parse_channels(args.channel), hyperparameters=hyperparameters,
-        environment=opts.key_values(args.env, "--env"), instance_type=args.instance_type,
-        instance_count=args.instance_count, volume_gb=args.volume_gb, max_runtime=args.max_runtime,
-        input_mode=args.input_mode, content_type=args.content_type, distribution=args.distribution,
-        spot=args.spot, max_wait=args.max_wait, output=args.output, checkpoint=args.checkpoint,
-        prefix=args.prefix)
+    spec = training_spec(args, args.job_name or names.unique("byoc-train"))
     problems = training.spec_problems(spec, opts.region(args))
-    for warning in preflight.hyperparameter_warnings(hyperparameters):
+    for warning in preflight.hyperparameter_warnings(spec.hyperparameters):
         print(f"Warning: {warning}", file=sys.stderr)
     preflight.require(problems)
 

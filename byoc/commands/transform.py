@@ -60,8 +60,8 @@ def cmd_transform(args: argparse.Namespace) -> int:
         instance_count=args.instance_count, environment=opts.key_values(args.env, "--env"), prefix=args.prefix)
     preflight.require(transform.spec_problems(spec, opts.region(args)))
 
-    model = (modeldata.prepared(str(spec.model), load=not args.skip_load_check) if spec.makes_model
-             else nullcontext(None))
+    model = (modeldata.prepared(str(spec.model), load=not args.skip_load_check, image=spec.image,
+                                environment=spec.environment) if spec.makes_model else nullcontext(None))
     with model as prepared:
         session = opts.session(args)
         run = transform.start_job(session, spec, prepared, s3.lazy_bucket(session, args.bucket))

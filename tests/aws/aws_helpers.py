@@ -10,6 +10,8 @@ from typing import Any
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+OTHER_ACCOUNT = "210987654321"  # someone else's, for buckets the user does not own
+DEFAULT_BUCKET = f"sagemaker-{REGION}-{ACCOUNT}"  # the SDK's default bucket, predictable by anyone
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecution"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/sagemaker-byoc:test"
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +40,21 @@ class Aws:
         import boto3
 
         return boto3.session.Session(region_name=REGION).client(service)
+
+    def other_account(self, service: str, account: str = OTHER_ACCOUNT) -> Any:
+        """A client acting as another account: moto maps the access key STS AssumeRole hands out
+        to the account in the role's ARN, as AWS does."""
+        import boto3
+
+        credentials = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/other", RoleSessionName="other-account")["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"], region_name=REGION)
+        client = session.client(service)
+        if service == "sts":
+            assert client.get_caller_identity()["Account"] == account
+        return client
 
     def queue_invoke_results(self, results: list[dict[str, str]]) -> None:
         """moto's own API: what its invoke_endpoint returns next (emulator behaviour only)."""

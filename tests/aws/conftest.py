@@ -41,14 +41,14 @@ def _moto_command(port: int) -> list[str]:
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a moto_server process started for this session, stopped at its end."""
+def _start_moto(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[str]:
+    """A moto_server process on a free port of 127.0.0.1 (its URL), stopped when the generator ends."""
     pytest.importorskip("moto", reason="moto[server] is not installed: pip install -e '.[test]'")
     port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log = tmp_path_factory.mktemp(name) / "moto_server.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(_moto_command(port), stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(_moto_command(port), stdout=sink, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -69,20 +69,47 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait()
 
 
-@pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> "Aws":
-    """boto3 clients on moto, moto reset, the process environment pointed at it, and IMAGE in its ECR."""
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a moto_server process started for this session, stopped at its end.
+
+    Its S3 lets any account use any bucket (moto's default): a bucket of another account
+    behaves as one whose policy lets everyone in.
+    """
+    yield from _start_moto(tmp_path_factory, "moto", {})
+
+
+@pytest.fixture(scope="session")
+def moto_server_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second moto_server whose S3 refuses (403) one account's calls on another's bucket, as
+    S3 does for a bucket without a policy letting it in (MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS)."""
+    yield from _start_moto(tmp_path_factory, "moto-private", {"MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS": "false"})
+
+
+def _point_at(url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> "Aws":
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
                  "BYOC_ROLE_ARN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER"):
         monkeypatch.delenv(name, raising=False)
-    env = aws_environment(moto_server, tmp_path)
+    env = aws_environment(url, tmp_path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    aws = Aws(moto_server, env)
+    aws = Aws(url, env)
     aws.register_image()  # IMAGE, as build_and_push.sh would have pushed it
     return aws
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> "Aws":
+    """boto3 clients on moto, moto reset, the process environment pointed at it, and IMAGE in its ECR."""
+    return _point_at(moto_server, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def aws_private(moto_server_private: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> "Aws":
+    """As `aws`, on the moto_server whose S3 keeps each account's buckets to itself."""
+    return _point_at(moto_server_private, monkeypatch, tmp_path)
 
 
 class _Stdin(io.TextIOWrapper):
@@ -134,7 +161,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture
 def model_dir(trained_model: Path, tmp_path: Path) -> Path:
-    """A copy of the session's trained model folder (model.joblib + metadata.json)."""
+    """A copy of the session's trained model folder (model.skops + metadata.json)."""
     target = tmp_path / "model"
     shutil.copytree(trained_model, target)
     return target

@@ -62,11 +62,37 @@ def test_an_archive_without_a_model_or_not_a_tar_is_refused(aws, byoc, tmp_path)
 def test_a_model_the_runtime_cannot_load_is_refused_before_upload(aws, byoc, tmp_path) -> None:
     folder = tmp_path / "broken"
     folder.mkdir()
-    (folder / "model.joblib").write_bytes(b"this is not a pickle")
+    (folder / "model.skops").write_bytes(b"this is not a skops file")
     run = _deploy(byoc, folder)
     assert run.code == 2
     assert "the runtime cannot load the model" in run.err and "--skip-load-check" in run.err
     _untouched(aws)
+
+
+def test_a_model_changed_after_training_is_refused_before_upload(aws, byoc, model_dir) -> None:
+    data = bytearray((model_dir / "model.skops").read_bytes())
+    data[-100] ^= 1
+    (model_dir / "model.skops").write_bytes(bytes(data))
+    run = _deploy(byoc, model_dir)
+    assert run.code == 2
+    assert "model.skops in" in run.err and "is not the file training wrote" in run.err and "SHA-256" in run.err
+    _untouched(aws)
+
+
+def test_a_pickle_is_not_loaded_on_this_machine_and_the_note_says_so(aws, byoc, tmp_path) -> None:
+    """model.joblib may run code when loaded: without the image in this engine, the check is
+    skipped (with a note), and the pickle is uploaded unopened."""
+    marker = tmp_path / "unpickled"
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    payload = (b"cbuiltins\nexec\n(Vimport pathlib; pathlib.Path(" + repr(str(marker)).encode()
+               + b").write_text('ran')\ntR.")  # pickle protocol 0: exec(...) when loaded
+    (folder / "model.joblib").write_bytes(payload)
+    run = _deploy(byoc, folder)
+    assert run.code == 0, run.err
+    assert "Note: model load check skipped: model.joblib is a pickle: loading it runs code the file names" in run.err
+    assert f"{IMAGE} cannot run here" in run.err
+    assert not marker.exists()
 
 
 def test_an_unsafe_archive_path_is_refused(aws, byoc, tmp_path) -> None:

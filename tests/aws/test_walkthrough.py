@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from aws_helpers import ACCOUNT, REGION, REPO
+from readme import bash_blocks
 
 pytestmark = [pytest.mark.aws, pytest.mark.docker]
 
@@ -33,19 +34,8 @@ REPOSITORY = "sagemaker-byoc"
 
 
 def walkthrough(readme: str) -> str:
-    """The bash blocks between HEADING and the next heading of the same or a higher level."""
-    lines = readme.splitlines()
-    start = lines.index(HEADING)
-    section: list[str] = []
-    fenced = False
-    for line in lines[start + 1:]:
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and re.match(r"#{1,3} ", line):
-            break
-        section.append(line)
-    blocks = re.findall(r"^```bash\n(.*?)^```$", "\n".join(section) + "\n", flags=re.S | re.M)
-    return "\n".join(blocks)
+    """The bash blocks of that section, as one script."""
+    return "\n".join(bash_blocks(HEADING, readme))
 
 
 def test_the_section_has_the_whole_path_in_one_block() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tarfile
@@ -17,6 +16,7 @@ import requests
 from byoc import local
 
 from contract_helpers import package_env
+from readme import bash_blocks
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -74,26 +74,27 @@ def test_demo_refuses_a_workdir_that_holds_other_things(tmp_path: Path) -> None:
 
 
 def test_the_local_runs_as_a_newcomer_types_them(tmp_path: Path, byoc_cli) -> None:
-    """The README's "Local runs", in a fresh shell, after the one documented step that puts byoc on PATH."""
-    activate = VENV_BIN / "activate"
-    steps = f"""
-        set -e
-        if command -v byoc >/dev/null; then echo "byoc was on PATH already"; exit 9; fi
-        source {shlex.quote(str(activate))}
-        byoc sample data/
-        byoc local train --train data/train --validation data/validation -H n_estimators=200 --job-name iris
-        byoc local transform jobs/iris/model.tar.gz data/payload.csv predictions/
+    """The README's "Local runs" block, line for line, in a fresh shell beside the .venv `make` made.
+
+    Every line but `byoc local serve` runs in one shell; serve, which runs until stopped, runs
+    after it (on a free port: 8080 may be taken here) and gets a request, then Ctrl-C.
     """
-    done = subprocess.run(["bash", "-c", steps], cwd=tmp_path, env=without_venv_on_path(),
+    block = bash_blocks("## Local runs")[0]
+    lines = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    serve_line = next(line for line in lines if line.startswith("byoc local serve "))
+    assert lines[0].startswith("source .venv/bin/activate") and lines[-1] == serve_line
+    (tmp_path / ".venv").symlink_to(VENV_BIN.parent)
+    script = "set -e\nif command -v byoc >/dev/null; then echo 'byoc was on PATH already'; exit 9; fi\n"
+    done = subprocess.run(["bash", "-c", script + "\n".join(lines[:-1])], cwd=tmp_path, env=without_venv_on_path(),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Model: jobs/iris/model.tar.gz" in done.stdout
     predictions = (tmp_path / "predictions" / "payload.csv.out").read_text().splitlines()
     assert len(predictions) == 5 and set(predictions) <= {"0", "1", "2"}
 
-    port = local.free_port()  # the README's default, 8080, may be taken on a shared machine
-    serve = byoc_cli(command=["bash", "-c", f"source {shlex.quote(str(activate))} && "
-                                            f"exec byoc local serve jobs/iris/model.tar.gz --port {port}"],
+    port = local.free_port()
+    serve_command = serve_line.split("#", 1)[0].strip() + f" --port {port}"
+    serve = byoc_cli(command=["bash", "-c", f"{lines[0].split('#', 1)[0]} && exec {serve_command}"],
                      cwd=tmp_path, env=without_venv_on_path())
     assert serve.wait_for("Serving jobs/iris/model.tar.gz", timeout=60), serve.output
     answer = requests.post(f"http://127.0.0.1:{port}/invocations", data="5.1,3.5,1.4,0.2\n",
@@ -166,7 +167,7 @@ def test_local_train_on_the_sample(tmp_path: Path, sample_data) -> None:
         "n_estimators": "5", "criterion": "entropy", "max_depth": "null"}
     assert json.loads((job / "input" / "config" / "resourceconfig.json").read_text())["current_host"] == "algo-1"
     with tarfile.open(job / "model.tar.gz") as tar:
-        assert sorted(tar.getnames()) == ["metadata.json", "model.joblib"]
+        assert sorted(tar.getnames()) == ["metadata.json", "model.skops"]
     metadata = json.loads((job / "model" / "metadata.json").read_text())
     assert metadata["training_job"] == "cli-test"
     assert metadata["hyperparameters"] == {"n_estimators": 5, "criterion": "entropy", "max_depth": None}

@@ -16,13 +16,12 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-import joblib
 import pandas as pd
 import pytest
 import requests
 
 from byoc import jobdir, local, sample
-from container import codecs, metrics
+from container import artifacts, codecs, metrics
 from container.paths import Paths
 
 CSV, JSON, JSONL = codecs.CSV, codecs.JSON, codecs.JSONLINES
@@ -175,7 +174,7 @@ def test_bank_answers_yes_or_no_alike_in_every_format(bank_server, bank_job, rec
     assert len(first) == 200 and set(first) == {"yes", "no"}  # the user's own labels, both of them
     for name, predicted in answers.items():
         assert predicted == first, name
-    model = joblib.load(paths.model_dir / "model.joblib")  # what the model itself says, in process
+    model = artifacts.load_estimator(paths.model_dir)  # what the model itself says, in process
     frame = pd.read_csv(next(Path(paths.channel_dir("test")).glob("*.csv")), keep_default_na=False,
                         na_values=[""]).head(200).drop(columns=["y"])
     frame.columns = range(frame.shape[1])  # the model takes columns by position

@@ -7,12 +7,11 @@ import io
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 import requests
 
-from container import codecs
+from container import artifacts, codecs
 
 CSV, JSON, JSONL, NPY = codecs.CSV, codecs.JSON, codecs.JSONLINES, codecs.NPY
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
@@ -46,7 +45,7 @@ def configured(shared_server):
 
 @pytest.fixture(scope="module")
 def model(trained_model: Path):
-    return joblib.load(trained_model / "model.joblib")
+    return artifacts.load_estimator(trained_model)
 
 
 @pytest.fixture(scope="module")

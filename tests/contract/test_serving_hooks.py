@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
-import joblib
 import numpy as np
 import pytest
 import requests
+
+from container import artifacts
 
 from contract_helpers import package_env
 
@@ -21,7 +22,7 @@ def pipes(rows: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def expected(trained_model, features) -> list[int]:
-    return joblib.load(trained_model / "model.joblib").predict(features).tolist()
+    return artifacts.load_estimator(trained_model).predict(features).tolist()
 
 
 def test_hooks_taking_the_context(shared_server, features, expected) -> None:
@@ -102,4 +103,4 @@ def test_500_when_predict_fn_raises(shared_server, trained_model) -> None:
     ok = requests.post(server.url + "/invocations", data=b"5.1,3.5,1.4,0.2", timeout=30,
                        headers={"Content-Type": "text/csv", "Accept": "application/json"})
     assert ok.status_code == 200
-    assert ok.json()["predictions"] == joblib.load(trained_model / "model.joblib").predict([[5.1, 3.5, 1.4, 0.2]]).tolist()
+    assert ok.json()["predictions"] == artifacts.load_estimator(trained_model).predict([[5.1, 3.5, 1.4, 0.2]]).tolist()

@@ -75,15 +75,17 @@ def test_listens_on_sagemaker_bind_to_port(trained_model, tmp_path) -> None:
         assert f"Listening at: http://127.0.0.1:{port}" in server.log
 
 
-def test_workers_from_model_server_workers_and_a_version_skew_warning(serve, trained_model, tmp_path) -> None:
+def test_workers_from_model_server_workers_and_an_allowed_version_skew(serve, trained_model, tmp_path) -> None:
     skewed = tmp_path / "skewed"
     shutil.copytree(trained_model, skewed)
     metadata = json.loads((skewed / "metadata.json").read_text())
     metadata["versions"]["scikit-learn"] = "0.24.2"
     (skewed / "metadata.json").write_text(json.dumps(metadata))
-    server = serve(env={"MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}, model_dir=skewed)
+    server = serve(env={"MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+                        "BYOC_ALLOW_VERSION_SKEW": "1"}, model_dir=skewed)
     assert wait_for(lambda: len(children(server.process.pid)) == 3, timeout=15), children(server.process.pid)
     assert "with 3 worker(s)" in server.log
+    assert "trained with scikit-learn 0.24.2" in server.log and "serving it anyway" in server.log
     assert "scikit-learn 0.24.2 trained this model" in server.log
     # the prefixed spelling alone works too
     other = serve(env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
@@ -123,20 +125,46 @@ def test_a_nested_folder_archive_gets_the_tar_hint(serve, trained_model, tmp_pat
     with tarfile.open(archive, "w:gz") as tar:  # the classic mistake: tar czf model.tar.gz model/
         tar.add(trained_model, arcname="model")
     extracted = jobdir.unpack(archive, tmp_path / "extracted")  # as SageMaker extracts it
-    assert (extracted / "model" / "model.joblib").is_file()
+    assert (extracted / "model" / "model.skops").is_file()
     server = serve(model_dir=extracted, wait=False)
     assert exits_without_ever_pinging_green(server) != 0
-    assert "Found model/model.joblib: the archive has a top-level folder" in server.log
+    assert "Found model/model.skops: the archive has a top-level folder" in server.log
     assert "tar -C MODEL_DIR -czf model.tar.gz ." in server.log
 
 
-def test_a_corrupt_model_exits_non_zero(serve, trained_model, tmp_path) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(trained_model, broken)
+def test_a_corrupt_model_exits_non_zero(serve, tmp_path) -> None:
+    broken = tmp_path / "broken"  # a pickle from elsewhere, no metadata.json: nothing to check it against
+    broken.mkdir()
     (broken / "model.joblib").write_bytes(b"truncated")
     server = serve(model_dir=broken, wait=False)
     assert exits_without_ever_pinging_green(server) != 0
     assert "model.joblib" in server.log and "cannot be loaded" in server.log
+
+
+def test_a_model_file_changed_after_training_is_refused_before_it_is_loaded(serve, trained_model, tmp_path) -> None:
+    changed = tmp_path / "changed"
+    shutil.copytree(trained_model, changed)
+    data = bytearray((changed / "model.skops").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (changed / "model.skops").write_bytes(bytes(data))
+    server = serve(model_dir=changed, wait=False)
+    assert exits_without_ever_pinging_green(server) == 1
+    assert "Cannot serve: model.skops in" in server.log and "is not the file training wrote" in server.log
+    assert "SHA-256" in server.log and "Traceback" not in server.log
+
+
+def test_a_model_trained_with_another_minor_version_is_refused(serve, trained_model, tmp_path) -> None:
+    skewed = tmp_path / "minor"
+    shutil.copytree(trained_model, skewed)
+    metadata = json.loads((skewed / "metadata.json").read_text())
+    installed = metadata["versions"]["numpy"]
+    major, minor = installed.split(".")[:2]
+    metadata["versions"]["numpy"] = f"{major}.{int(minor) + 1}.0"
+    (skewed / "metadata.json").write_text(json.dumps(metadata))
+    server = serve(model_dir=skewed, wait=False)
+    assert exits_without_ever_pinging_green(server) == 1
+    assert f"trained with numpy {major}.{int(minor) + 1}.0 (this image has {installed})" in server.log
+    assert f"numpy=={major}.{int(minor) + 1}.0" in server.log and "BYOC_ALLOW_VERSION_SKEW=1" in server.log
 
 
 @pytest.mark.parametrize(("env", "text"), [

@@ -7,21 +7,20 @@ together in one pool by the `runs` fixture; each test then checks its own job's 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
 
-import joblib
 import numpy as np
 import pytest
 
 from byoc import jobdir, local
-from container import metrics
+from container import artifacts, metrics
 from container.paths import Paths
 
 from contract_helpers import csv_text, package_env, write_csv
@@ -30,7 +29,7 @@ FAST = {"n_estimators": 5}
 
 
 def assert_model_written(paths: Paths) -> dict:
-    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["metadata.json", "model.joblib"]
+    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["metadata.json", "model.skops"]
     assert not paths.failure_file.exists()
     return json.loads((paths.model_dir / "metadata.json").read_text())
 
@@ -84,11 +83,11 @@ def test_classification_writes_model_metadata_and_metric_lines(runs, sample_data
     assert metadata["metrics"] == pytest.approx(scraped, rel=1e-5)
     assert result.metrics == scraped  # what a MetricDefinitions scrape of the whole log gives
 
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert model.n_estimators == 5
     assert set(model.predict(np.loadtxt(sample_data["payload"], delimiter=","))) <= {0, 1, 2}
     with tarfile.open(result.model_archive) as tar:  # packed as SageMaker does: files at the root
-        assert sorted(tar.getnames()) == ["metadata.json", "model.joblib"]
+        assert sorted(tar.getnames()) == ["metadata.json", "model.skops"]
 
 
 @job
@@ -170,7 +169,7 @@ def test_hyperparameters_as_the_sdk_json_encodes_them(runs) -> None:
     metadata = assert_model_written(paths)
     assert metadata["hyperparameters"] == {"estimator": "random_forest", "n_estimators": 7, "criterion": "entropy",
                                            "max_depth": None, "bootstrap": True, "min_samples_leaf": 2}
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert (model.n_estimators, model.criterion, model.max_depth, model.min_samples_leaf) == (7, "entropy", None, 2)
     assert "Ignored platform hyperparameters" in result.log and "_tuning_objective_metric" in result.log
 
@@ -257,7 +256,7 @@ def test_empty_fields_are_missing_values_the_forest_takes_as_they_are(runs) -> N
     assert all(f["kind"] == "numeric" for f in metadata["features"])
     assert "missing values in column 3 (1.0%), column 4 (1.0%)" in result.log
     assert metadata["preprocessing"].startswith("none")
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert type(model).__name__ == "RandomForestClassifier"  # the estimator itself, NaN and all
     assert model.predict(np.array([[6.1, np.nan, 4.0, 1.2]])).shape == (1,)
 
@@ -267,7 +266,7 @@ def test_empty_fields_are_imputed_for_an_estimator_that_needs_every_value(runs) 
     assert result.returncode == 0, result.log
     metadata = assert_model_written(paths)
     assert metadata["preprocessing"] == "SimpleImputer(median) for missing values"
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     assert [name for name, _ in model.steps] == ["impute", "model"]
     assert model.predict(np.array([[np.nan, np.nan, 4.0, 1.2]])).shape == (1,)
 
@@ -291,7 +290,7 @@ def test_class_names_first_without_a_header_as_the_aws_sample_has_them(runs, iri
     assert metadata["hyperparameters"] == {} and metadata["seed"] == 0
     assert metadata["model_input"] == "array" and metadata["label_column"] == 0
     assert "positive_class" not in metadata  # three classes: auc, precision and recall are macro
-    model = joblib.load(paths.model_dir / "model.joblib")
+    model = artifacts.load_estimator(paths.model_dir)
     predicted = model.predict(iris_rows["test"][:, 1:])
     assert set(predicted) <= set(NAMES) and (predicted == NAMES[iris_rows["test"][:, 0].astype(int)]).mean() > 0.8
     assert "train:accuracy=" in result.log and "train:auc=" in result.log
@@ -361,7 +360,7 @@ def test_default_training_is_reproducible(runs, iris_rows) -> None:
         assert result.returncode == 0, result.log
         assert assert_model_written(paths)["seed"] == 0
         assert "Seed 0: set random_state." in result.log
-        models.append(joblib.load(paths.model_dir / "model.joblib"))
+        models.append(artifacts.load_estimator(paths.model_dir))
     X = np.vstack([iris_rows["test"][:, 1:], iris_rows["test"][:, 1:] + 0.37])  # off the training points too
     np.testing.assert_array_equal(models[0].predict_proba(X), models[1].predict_proba(X))
 
@@ -370,11 +369,11 @@ def test_seed_none_leaves_random_state_alone_and_random_state_given_wins(runs) -
     paths, result = runs["unseeded"]
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["seed"] is None
-    assert joblib.load(paths.model_dir / "model.joblib").random_state is None
+    assert artifacts.load_estimator(paths.model_dir).random_state is None
     paths, result = runs["own_random_state"]
     assert result.returncode == 0, result.log
     assert assert_model_written(paths)["seed"] == 11
-    assert joblib.load(paths.model_dir / "model.joblib").random_state == 3
+    assert artifacts.load_estimator(paths.model_dir).random_state == 3
 
 
 # -- failures ---------------------------------------------------------------------------------
@@ -567,10 +566,96 @@ def bad_seed(make_job, tmp_path, rows):
     return make_job({"train": tmp_path / "d"}, {**FAST, "seed": -1})
 
 
+def with_value(rows: np.ndarray, line: int, column: int, value: str, header: str | None = None) -> str:
+    """rows as CSV (after `header`), the 1-based `column` of 1-based file `line` written as `value`."""
+    lines = ([header] if header else []) + csv_text(rows).splitlines()
+    fields = lines[line - 1].split(",")
+    fields[column - 1] = value
+    lines[line - 1] = ",".join(fields)
+    return "\n".join(lines) + "\n"
+
+
+def infinity_in_a_feature(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows[:10]))
+    write_csv(tmp_path / "d" / "b.csv", with_value(rows[10:], 7, 3, "inf"))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def overflow_to_infinity(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_value(rows, 12, 5, "-1e999"))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "logistic_regression"})
+
+
+def infinity_in_a_table(make_job, tmp_path, rows):
+    text = with_value(rows, 5, 4, "-Infinity", header="label,sl,sw,pl,pw")
+    text = text.replace("\n", ",x\n").replace("pw,x", "pw,colour", 1)  # a text column: the table path
+    write_csv(tmp_path / "d" / "a.csv", text)
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def infinity_in_validation(make_job, tmp_path, rows):
+    write_csv(tmp_path / "t" / "a.csv", csv_text(rows))
+    write_csv(tmp_path / "v" / "v.csv", with_value(rows[:20], 3, 2, "Infinity"))
+    return make_job({"train": tmp_path / "t", "validation": tmp_path / "v"}, FAST)
+
+
+def too_large_for_float32(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", with_value(rows, 9, 2, "1e39"))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def truncated_gzip(make_job, tmp_path, rows):
+    data = gzip.compress(("".join([csv_text(rows)] * 50)).encode())
+    write_csv(tmp_path / "d" / "big.csv.gz", data[: len(data) // 2])
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def truncated_gzip_table(make_job, tmp_path, rows):
+    data = gzip.compress(("label,sl,sw,pl,pw\n" + "".join([csv_text(rows)] * 50)).encode())
+    write_csv(tmp_path / "d" / "big.csv.gz", data[: len(data) // 2])
+    return make_job({"train": tmp_path / "d"}, FAST, content_type="text/csv;header=present")
+
+
+def corrupt_gzip(make_job, tmp_path, rows):
+    data = bytearray(gzip.compress(("".join([csv_text(rows)] * 50)).encode()))
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    write_csv(tmp_path / "d" / "bad.csv.gz", bytes(data))
+    return make_job({"train": tmp_path / "d"}, FAST)
+
+
+def estimator_from_an_untrusted_module(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "os.system"})
+
+
+def sklearn_function_as_estimator(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", csv_text(rows))
+    return make_job({"train": tmp_path / "d"}, {"estimator": "sklearn.datasets.fetch_openml"})
+
+
+def module_not_in_trusted_modules(make_job, tmp_path, rows):
+    write_csv(tmp_path / "d" / "a.csv", "label,a,b,c,d\n" + csv_text(rows))  # never read: refused first
+    return make_job({"train": tmp_path / "d"}, {"estimator": "json.JSONDecoder"}), package_env("byoc_fx_own_estimator")
+
+
 FAILURES = [
     # builder, exit code, strings the failure's first line must hold
+    (infinity_in_a_feature, 3, ["'train'", "file 'b.csv', line 7, column 3", "'inf' is infinite", "finite"]),
+    (overflow_to_infinity, 3, ["'train'", "file 'a.csv', line 12, column 5", "'-1e999' is too large for a float64"]),
+    (infinity_in_a_table, 3, ["'train'", "file 'a.csv', line 5, column 4", "'-Infinity' is infinite"]),
+    (infinity_in_validation, 3, ["'validation'", "file 'v.csv', line 3, column 2", "'Infinity' is infinite"]),
+    (too_large_for_float32, 3, ["'train'", "file 'a.csv', line 9, column 2", "'1e39' is too large for estimator "
+                                "'random_forest', which computes in float32", "gradient_boosting"]),
+    (truncated_gzip, 3, ["'train'", "file 'big.csv.gz' is cut short", "complete line(s) of CSV", "gzip -t"]),
+    (truncated_gzip_table, 3, ["'train'", "file 'big.csv.gz' is cut short", "complete line(s) of CSV"]),
+    (corrupt_gzip, 3, ["'train'", "file 'bad.csv.gz'", "gzip"]),
+    (estimator_from_an_untrusted_module, 2, ["Estimator 'os.system' is not allowed", "sklearn.*",
+                                             "TRUSTED_MODULES"]),
+    (sklearn_function_as_estimator, 2, ["'sklearn.datasets.fetch_openml' is not an estimator class"]),
+    (module_not_in_trusted_modules, 2, ["'json.JSONDecoder' is not allowed", "byoc_fx_third_party"]),
     (header_row, 3, ["'train'", "with-header.csv", "line 1", "header"]),
-    (regressor_with_text_labels, 3, ["'train'", "regressor", "the first column", "text", "'setosa' in row 1"]),
+    (regressor_with_text_labels, 3, ["'train'", "regressor", "the first column", "text",
+                                     "'setosa' in file 'a.csv', line 1, column 1 (row 1 of the channel)"]),
     (unknown_label_column, 2, ["label_column='species'", "not a column", "sepal_length"]),
     (label_column_name_without_header, 2, ["label_column='species'", "no header"]),
     (unknown_categorical_column, 2, ["categorical_columns='colour'", "not a column"]),
@@ -585,11 +670,12 @@ FAILURES = [
     (non_utf8, 3, ["latin1.csv", "line 4", "UTF-8"]),
     (files_disagree, 3, ["'b.csv' has 4 columns", "'a.csv' has 5"]),
     (empty_channel, 3, ["no files in channel 'train'"]),
-    (empty_files, 3, ["'train'", "no rows"]),
+    (empty_files, 3, ["'train'", "no rows", "'a.csv' is empty (0 bytes)", "'b.csv' holds only empty lines"]),
     (missing_train, 3, ["No training channel", "['validation']", "'train'"]),
     (one_column, 3, ["only one column"]),
-    (continuous_labels_for_a_classifier, 3, ["'train'", "classifier", "0.5 in row 8", "regressor"]),
-    (missing_labels, 3, ["'validation'", "1 row(s)", "label", "row 4"]),
+    (continuous_labels_for_a_classifier, 3, ["'train'", "classifier", "0.5 in file 'a.csv', line 8, column 1",
+                                             "regressor"]),
+    (missing_labels, 3, ["'validation'", "1 row(s)", "label", "file 'a.csv', line 4, column 1 (row 4 of the channel)"]),
     (unknown_estimator, 2, ["Unknown estimator 'xgboost'", "random_forest"]),
     (unknown_hyperparameter, 2, ["Unknown hyperparameter 'n_estimatorz'", "Allowed:", "n_estimators"]),
     (bad_hyperparameter_value, 2, ["n_estimators", "range", "-3"]),
@@ -633,10 +719,9 @@ def test_bad_input_fails_with_a_useful_failure_file(runs, builder, code, expecte
     for text in expected:
         assert text in first, (text, first)
     assert "Traceback" not in failure
-    assert not (paths.model_dir / "model.joblib").exists()
-    assert not list(paths.model_dir.glob(".tmp-*"))
+    assert not paths.model_dir.exists() or not any(paths.model_dir.iterdir())
     assert "Training failed" in result.log
-    if builder is bad_hyperparameter_value:
+    if builder in (bad_hyperparameter_value, estimator_from_an_untrusted_module, module_not_in_trusted_modules):
         assert "header" not in failure and "Read the data" not in result.log
 
 
@@ -689,6 +774,44 @@ def test_model_package_without_training_code(runs, name, text) -> None:
 
 
 @job
+def own_estimator_class(make_job, tmp_path, data):
+    return (make_job({"train": data.sample["train"]}, {"estimator": "byoc_fx_own_estimator.estimators.Majority"}),
+            package_env("byoc_fx_own_estimator"))
+
+
+@job
+def trusted_module_estimator(make_job, tmp_path, data):
+    return (make_job({"train": data.sample["train"]},
+                     {"estimator": "byoc_fx_third_party.NearestCentroidLike", "shrink": 0.1}),
+            package_env("byoc_fx_own_estimator"))
+
+
+@job
+def sklearn_class_by_path(make_job, tmp_path, data):
+    return make_job({"train": data.sample["train"]}, {"estimator": "sklearn.linear_model.LogisticRegression"})
+
+
+@pytest.mark.parametrize(("name", "cls", "saved_as"), [
+    ("own_estimator_class", "byoc_fx_own_estimator.estimators.Majority", "model.joblib"),
+    ("trusted_module_estimator", "byoc_fx_third_party.NearestCentroidLike", "model.joblib"),
+    ("sklearn_class_by_path", "sklearn.linear_model._logistic.LogisticRegression", "model.skops"),
+])
+def test_estimators_by_import_path_from_trusted_modules(runs, name, cls, saved_as) -> None:
+    """The package's own classes and TRUSTED_MODULES' train; a type skops cannot vouch for is
+    saved with joblib, and metadata.json says why."""
+    paths, result = runs[name]
+    assert result.returncode == 0, result.log
+    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["metadata.json", saved_as]
+    metadata = json.loads((paths.model_dir / "metadata.json").read_text())
+    assert metadata["estimator_class"] == cls
+    assert metadata["model"]["file"] == saved_as
+    if saved_as == "model.joblib":
+        assert cls.rsplit(".", 1)[1] in metadata["model"]["why"]
+        assert "saved with joblib (a pickle, loaded only in the image)" in result.log
+    assert list(metadata["files"]) == [saved_as]
+
+
+@job
 def user_failure_file(make_job, tmp_path, data):
     return make_job({"train": data.sample["train"]}), package_env("byoc_fx_failfile")
 
@@ -736,12 +859,15 @@ def test_stale_failure_file_is_replaced_by_this_runs_reason(runs) -> None:
 
 @job
 def non_leader(make_job, tmp_path, data):
-    return make_job({"train": data.sample["train"]}, FAST, hosts=3, current_host="algo-2")
+    # No host algo-1 here: the wait for it ends after BYOC_LEADER_WAIT_SECONDS.
+    return (make_job({"train": data.sample["train"]}, FAST, hosts=3, current_host="algo-2"),
+            {"BYOC_LEADER_WAIT_SECONDS": "1"})
 
 
 @job
 def leader(make_job, tmp_path, data):
-    return make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1")
+    return (make_job({"train": data.sample["train"]}, FAST, hosts=2, current_host="algo-1"),
+            {"BYOC_LEADER_PORT": str(local.free_port())})
 
 
 def test_non_leader_host_exits_0_without_a_model(runs) -> None:
@@ -750,12 +876,14 @@ def test_non_leader_host_exits_0_without_a_model(runs) -> None:
     assert list(paths.model_dir.iterdir()) == []
     assert not paths.failure_file.exists()
     assert "algo-2 is not the leader (algo-1 trains" in result.log
+    assert "the leader algo-1:7799 could not be reached within 1 s" in result.log
     assert result.model_archive is None
 
 
 def test_leader_host_trains(runs) -> None:
     paths, result = runs["leader"]
     assert result.returncode == 0, result.log
+    assert "Leader: the other hosts wait on port" in result.log
     assert_model_written(paths)
 
 
@@ -790,7 +918,7 @@ def test_sharded_data_on_two_hosts_fails(runs, name) -> None:
     assert result.returncode == 2
     first = paths.failure_file.read_text().splitlines()[0]
     assert "['train']" in first and "ShardedByS3Key" in first and "FullyReplicated" in first
-    assert not (paths.model_dir / "model.joblib").exists()
+    assert not paths.model_dir.exists() or not any(paths.model_dir.iterdir())
 
 
 def test_sharded_data_on_one_host_is_fine(runs) -> None:

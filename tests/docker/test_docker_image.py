@@ -44,9 +44,9 @@ def test_nothing_is_baked_under_opt_ml(run: Callable[..., Any]) -> None:
 
 
 def test_train_and_serve_are_on_path_and_commands_replace_the_entrypoint(run: Callable[..., Any]) -> None:
-    result = run(["sh", "-c", "command -v train; command -v serve; id -u; echo pid=$$"])
+    result = run(["sh", "-c", "command -v train; command -v serve; command -v process; id -u; echo pid=$$"])
     assert result.code == 0, result.log
-    assert result.log.split() == ["/opt/venv/bin/train", "/opt/venv/bin/serve", "0", "pid=1"]
+    assert result.log.split() == ["/opt/venv/bin/train", "/opt/venv/bin/serve", "/opt/venv/bin/process", "0", "pid=1"]
 
 
 def test_any_other_command_runs_as_given(run: Callable[..., Any]) -> None:
@@ -73,6 +73,7 @@ def test_the_image_holds_the_runtime_and_the_model_not_the_laptop_cli(run: Calla
               "print(shutil.which('byoc'))\n")
     result = run(["python", "-c", script])
     assert result.code == 0, result.log
-    assert result.log.splitlines() == ["['byoc-entrypoint', 'serve', 'train']", "['container', 'model']", "None"]
+    assert result.log.splitlines() == ["['byoc-entrypoint', 'process', 'serve', 'train']", "['container', 'model']",
+                                       "None"]
     missing = run(["byoc", "--help"])
     assert missing.code == 127 and "byoc: command not found" in missing.log

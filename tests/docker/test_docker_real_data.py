@@ -52,7 +52,7 @@ def test_the_aws_kit_trains_and_answers_class_names(run: Callable[..., Any], ser
 
     trained = run(["train"], volumes=opt_ml(test_dir.base))
     assert trained.code == 0, trained.log
-    assert (test_dir.model_dir / "model.joblib").is_file() and not test_dir.failure_file.exists()
+    assert (test_dir.model_dir / "model.skops").is_file() and not test_dir.failure_file.exists()
     assert "train:accuracy=" in trained.log
 
     served = serve(test_dir.model_dir, volumes=opt_ml(test_dir.base))  # all of test_dir at /opt/ml

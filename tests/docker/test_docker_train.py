@@ -20,7 +20,7 @@ pytestmark = pytest.mark.docker
 def test_train_writes_a_model_and_prints_metric_lines(trained: tuple[Any, Paths]) -> None:
     result, paths = trained
     assert result.code == 0, result.log
-    assert (paths.model_dir / "model.joblib").is_file()
+    assert (paths.model_dir / "model.skops").is_file()
     assert not paths.failure_file.exists()
     found = metrics.parse_log(result.log)
     for name in ("train:accuracy", "validation:accuracy", "test:accuracy"):
@@ -41,7 +41,7 @@ def test_bad_data_writes_the_failure_file_and_exits_non_zero(run: Callable[..., 
     assert paths.failure_file.is_file(), result.log
     reason = paths.failure_file.read_text()
     assert reason.strip() and len(reason) <= 1024
-    assert not (paths.model_dir / "model.joblib").exists()
+    assert not (paths.model_dir / "model.skops").exists()
 
 
 def test_the_docker_backend_packs_archives_like_the_local_one(
@@ -52,7 +52,7 @@ def test_the_docker_backend_packs_archives_like_the_local_one(
     assert result.metrics["train:accuracy"] > 0.5
     assert result.model_archive == paths.base / "model.tar.gz"
     with tarfile.open(result.model_archive) as tar:
-        assert "model.joblib" in tar.getnames()  # at the archive root, as SageMaker packs it
+        assert "model.skops" in tar.getnames()  # at the archive root, as SageMaker packs it
     assert result.output_archive is not None and result.output_archive.is_file()
 
 

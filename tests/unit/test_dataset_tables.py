@@ -87,3 +87,93 @@ def test_validation_is_read_with_the_training_schema(tmp_path: Path) -> None:
 def test_table_errors(tmp_path: Path, files, content_type, options, error, message) -> None:
     with pytest.raises(error, match=message):
         train(channel(tmp_path, files), content_type, **options)
+
+
+# -- values no estimator takes, named by file, line and column --------------------------------------
+
+
+@pytest.mark.parametrize("parser", ["c", "numpy"])
+def test_infinity_is_located_across_files_blank_lines_and_comments(tmp_path: Path, parser: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if parser == "numpy":
+        monkeypatch.setenv("BYOC_CSV_PARSER", "numpy")
+    paths = channel(tmp_path, {
+        "a.csv": b"1,2,3\n0,4,5\n",
+        "b.csv": b"\n# a comment numpy skips\n1,2,3\n\n0,5,-inf\n",
+        "c.csv.gz": gzip.compress(b"1,inf,2\n"),
+    })
+    with pytest.raises(DataError) as info:
+        train(paths)
+    assert str(info.value).startswith("Channel 'train', file 'b.csv', line 5, column 3: '-inf' is infinite")
+
+
+def test_a_value_over_float64_reads_as_infinity_and_says_so(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"line 2, column 2: '1e400' is too large for a float64"):
+        train(channel(tmp_path, {"a.csv": b"1,2,3\n0,1e400,5\n"}))
+
+
+def test_infinity_in_a_table_names_the_column_of_its_file(tmp_path: Path) -> None:
+    paths = channel(tmp_path, {
+        "a.csv": b"job,y,age\nadmin.,yes,41\n",
+        "b.csv": b'job,y,age\n"multi\nline",no,35\nservices,no,INF\n',  # a quoted field spans lines 2-3
+    })
+    with pytest.raises(DataError) as info:
+        train(paths, HEADER, label_column="y")
+    assert str(info.value).startswith("Channel 'train', file 'b.csv', line 4, column 3: 'INF' is infinite")
+
+
+def test_infinity_as_a_category_is_only_text(tmp_path: Path) -> None:
+    loaded = train(channel(tmp_path, {"a.csv": b"y,colour\n1,red\n0,inf\n"}), HEADER, label_column="y",
+                   categorical_columns=["colour"])
+    assert loaded.X[0].tolist() == ["red", "inf"]
+
+
+def test_float32_overflow_is_located(tmp_path: Path) -> None:
+    loaded = train(channel(tmp_path, {"a.csv": b"1,2,3\n0,4,-5e38\n"}))
+    error = dataset.float32_overflow(loaded, "random_forest")
+    assert str(error).startswith("Channel 'train', file 'a.csv', line 2, column 3: '-5e38' is too large for "
+                                 "estimator 'random_forest', which computes in float32")
+    assert dataset.float32_overflow(train(channel(tmp_path / "ok", {"a.csv": b"1,2,3\n"})), "x") is None
+
+
+def test_labels_are_located_too(tmp_path: Path) -> None:
+    loaded = train(channel(tmp_path, {"a.csv": b"1,2,3\n", "b.csv": b"\n0,2,3\nnan,4,5\n"}))
+    assert loaded.where(2) == "file 'b.csv', line 3, column 1 (row 3 of the channel)"
+    assert loaded.where(1, 1) == "file 'b.csv', line 2, column 3 (row 2 of the channel)"
+
+
+# -- files that cannot be read, or hold nothing ------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", [None, HEADER])
+def test_a_truncated_gzip_names_the_file_and_how_far_it_got(tmp_path: Path, content_type: str | None) -> None:
+    text = b"y,a,b\n" if content_type else b""
+    text += b"".join(b"%d,%d.5,%d\n" % (i % 2, i, i) for i in range(5000))
+    data = gzip.compress(text)
+    with pytest.raises(DataError) as info:
+        train(channel(tmp_path, {"part.csv.gz": data[: len(data) * 2 // 3]}), content_type)
+    message = str(info.value)
+    assert message.startswith("Channel 'train', file 'part.csv.gz' is cut short: its gzip data stops after ")
+    lines = int(message.split("stops after ")[1].split()[0])
+    assert 0 < lines < 5000 and "gzip -t" in message
+
+
+def test_corrupt_gzip_names_the_file(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(b"".join(b"%d,%d\n" % (i % 2, i) for i in range(20000))))
+    data[len(data) // 2: len(data) // 2 + 32] = bytes(32)
+    with pytest.raises(DataError, match="file 'bad.csv.gz' is not valid gzip"):
+        train(channel(tmp_path, {"bad.csv.gz": bytes(data)}))
+
+
+@pytest.mark.parametrize("content_type", [None, HEADER])
+def test_a_channel_without_rows_says_what_each_file_holds(tmp_path: Path, content_type: str | None) -> None:
+    files = {"a.csv": b"", "b.csv": b"\n\r\n", "c.csv.gz": gzip.compress(b"")}
+    if content_type:
+        files["d.csv"] = b"y,a,b\n"
+    with pytest.raises(DataError) as info:
+        train(channel(tmp_path, files), content_type)
+    message = str(info.value)
+    assert f"Channel 'train' has {len(files)} file(s) but no rows: 'a.csv' is empty (0 bytes); 'b.csv' holds only " \
+           "empty lines; 'c.csv.gz' is gzip of nothing (0 bytes once decompressed)" in message
+    if content_type:
+        assert "'d.csv' holds only its header line" in message

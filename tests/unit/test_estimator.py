@@ -61,9 +61,42 @@ def test_estimator_by_import_path() -> None:
     assert isinstance(built.estimator, SVC) and built.estimator.C == 2.0
 
 
-@pytest.mark.parametrize("name", ["sklearn.svm.Nope", "no_such_module.Thing"])
+@pytest.mark.parametrize("name", ["sklearn.svm.Nope", "sklearn.no_such_module.Thing", "mylib.nope.Thing"])
 def test_import_path_that_does_not_exist(name: str) -> None:
-    assert "cannot be imported" in config_error({"estimator": name})
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        estimator.build({"estimator": name}, ESTIMATORS, ESTIMATOR, ["mylib"])
+
+
+@pytest.mark.parametrize("name", [
+    "os.system", "subprocess.Popen", "builtins.eval", "no_such_module.Thing",
+    "sklearnx.Thing",  # not a submodule of sklearn, although it starts like one
+    "mylibrary.Thing",  # nor of mylib
+    "sklearn.svm.SVC()", "sklearn..svm.SVC",
+])
+def test_import_paths_outside_sklearn_and_trusted_modules_are_refused_before_import(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    imported: list[str] = []
+    monkeypatch.setattr(estimator.importlib, "import_module", lambda module: imported.append(module))
+    with pytest.raises(ConfigError) as info:
+        estimator.build({"estimator": name}, ESTIMATORS, ESTIMATOR, ["mylib"])
+    assert "is not allowed" in str(info.value) and "TRUSTED_MODULES" in str(info.value)
+    assert "mylib" in str(info.value)
+    assert imported == []
+
+
+def test_trusted_modules_and_their_submodules_may_be_named() -> None:
+    built = estimator.build({"estimator": "sklearn.svm.SVC"}, ESTIMATORS, ESTIMATOR, ["collections"])
+    assert isinstance(built.estimator, SVC)
+    # A class of a trusted module (or of a submodule) is imported and called; this one then has no fit().
+    for name in ("collections.OrderedDict", "collections.abc.Set"):
+        with pytest.raises(ConfigError, match="no fit()|could not be created"):
+            estimator.build({"estimator": name}, ESTIMATORS, ESTIMATOR, ["collections"])
+
+
+@pytest.mark.parametrize("name", ["sklearn.datasets.fetch_openml", "sklearn.show_versions",
+                                  "sklearn.svm.__name__"])
+def test_only_estimator_classes_of_sklearn_are_called(name: str) -> None:
+    assert "not an estimator class" in config_error({"estimator": name})
 
 
 @pytest.mark.parametrize("value", [5, ["random_forest"], True])

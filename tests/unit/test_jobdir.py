@@ -62,3 +62,31 @@ def test_a_channel_inside_the_job_folder_is_refused(tmp_path: Path, data: Path) 
     with pytest.raises(UsageError, match="inside the job folder"):
         jobdir.create(paths.base, jobdir.JobSpec({"train": paths.channel_dir("train")}, {}))
     assert (paths.channel_dir("train") / "train.csv").is_file()
+
+
+# -- the Python floor: tar extraction with filter="data" ----------------------------------------------
+
+
+def test_a_python_without_tar_filters_is_told_what_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            data: Path) -> None:
+    """Python before 3.11.4 has no tarfile.data_filter (and extractall takes no filter): say so,
+    rather than fail with a TypeError or extract without the filter."""
+    import tarfile
+
+    from byoc.errors import SetupError
+
+    archive = jobdir.pack(data, tmp_path / "model.tar.gz")
+    monkeypatch.delattr(tarfile, "data_filter")
+    with pytest.raises(SetupError, match=r"cannot extract model\.tar\.gz safely: .*needs Python 3\.11\.4 or newer"):
+        jobdir.unpack(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_laptop_install_requires_the_python_its_tar_extraction_needs() -> None:
+    """setup.py sets requires-python per room: where byoc/ is, the floor of its tar extraction;
+    the image (container/ and model/ only) keeps any 3.11, which tests/docker proves by building
+    it on BYOC_BASE_IMAGE (Debian 12's Python 3.11.2 here)."""
+    import importlib.metadata
+
+    floor = ">=" + ".".join(map(str, jobdir.SAFE_EXTRACT_PYTHON))
+    assert importlib.metadata.metadata("sagemaker-byoc")["Requires-Python"] == floor

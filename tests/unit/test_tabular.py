@@ -169,3 +169,17 @@ def test_a_stray_carriage_return_is_a_located_csv_error() -> None:
     with _pytest.raises(CsvError) as caught:
         _parse(b"1,2\n3,4\r5\n")
     assert caught.value.line == 2
+
+
+def test_find_record_counts_rows_as_the_parsers_do() -> None:
+    import io
+
+    from container.tabular import find_record
+
+    numeric = b"# comment\n1,2\n\n3,4 # note\n5,6\n"
+    assert find_record(io.BytesIO(numeric), 0, comments=True) == (2, ["1", "2"])
+    assert find_record(io.BytesIO(numeric), 1, comments=True) == (4, ["3", "4 "])
+    assert find_record(io.BytesIO(numeric), 7, comments=True) == 3  # only three rows
+    table = b'\xef\xbb\xbfa,b\n"x\ny",1\n\nz,2\n'
+    assert find_record(io.BytesIO(table), 0, header=True) == (2, ["x\ny", "1"])
+    assert find_record(io.BytesIO(table), 1, header=True) == (5, ["z", "2"])
