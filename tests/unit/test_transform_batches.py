@@ -128,6 +128,10 @@ class FaultyServer(FaultServer):
         self.requests = 0
         self.connections: set[tuple[str, int]] = set()
         self.jitter = 0.0
+        #: When set, a failing cue answers only once a stalled request has arrived (or 5 s
+        #: passed): a test of what a failure does to a request in flight needs one in flight.
+        self.stalled = threading.Event()
+        self.fail_after_stall = False
 
 
 class _FaultyHandler(FaultHandler):
@@ -153,8 +157,11 @@ class _FaultyHandler(FaultHandler):
         if misbehave and cue == "reset":
             self.reset()
         elif misbehave and cue == "stall":
+            self.server.stalled.set()
             self.stall()
         elif misbehave and cue in ("fail500", "fail400"):
+            if self.server.fail_after_stall:
+                self.server.stalled.wait(5)
             self.answer(int(cue[4:]), b'{"error": "on cue"}')
         else:
             lines = [b"ok:" + line for line in body.splitlines(keepends=True)]
@@ -307,6 +314,7 @@ def test_a_stalled_request_is_cut_at_the_deadline_even_while_bytes_trickle(tmp_p
 def test_once_a_file_has_failed_its_requests_in_flight_end_at_once(faulty: FaultyServer, tmp_path: Path) -> None:
     """A refused request fails the file; a stalled one beside it is cut then, not at its deadline."""
     _write(tmp_path / "in.csv", ["fail400,1", "stall,2", "3,3"])
+    faulty.fail_after_stall = True
     started = time.monotonic()
     result = _run(faulty, tmp_path / "in.csv", tmp_path / "out", strategy="SingleRecord", max_concurrent=2,
                   invocations_timeout=30)
