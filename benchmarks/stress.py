@@ -246,7 +246,8 @@ def section_fuzz(config: Config, base: Path, table: Table) -> None:
 
 def section_load(config: Config, base: Path, table: Table) -> None:
     need_wrk()
-    scratch = Path(tempfile.mkdtemp(prefix="byoc-stress-"))
+    scratch = base.parent / "load"
+    scratch.mkdir(exist_ok=True)
     body = scratch / "row.csv"
     body.write_bytes(ROW)
     with serve(config, base) as server:
@@ -355,7 +356,8 @@ def pss_mb(process: Process) -> float:
 
 def section_memory(config: Config, base: Path, table: Table) -> None:
     need_wrk()
-    scratch = Path(tempfile.mkdtemp(prefix="byoc-stress-"))
+    scratch = base.parent / "memory"
+    scratch.mkdir(exist_ok=True)
     body = scratch / "row.csv"
     body.write_bytes(ROW)
     with serve(config, base) as server:
