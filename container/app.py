@@ -67,7 +67,7 @@ class ServingApp:
         self.settings = settings
         self.deadline = RequestDeadline(settings.timeout)
         # One prediction at a time per worker by default, whatever the threads: a model (or a
-        # user's hook) need not be thread-safe, and the spare thread is there for /ping.
+        # user's hook) need not be thread-safe. (/ping needs no thread: container.worker.)
         self.turns = threading.BoundedSemaphore(settings.predictions)
         parameters = json.dumps(settings.execution_parameters()).encode()
         self._parameters: Answer = (

@@ -51,7 +51,7 @@ class ServingSettings:
     #: go, and a chunked body is read while a prediction runs. (/ping needs none: the worker
     #: answers it on its event loop, container.worker.)
     threads: int = 2
-    #: Predictions a worker runs at once; the other threads answer /ping and wait their turn.
+    #: Predictions a worker runs at once; the other threads read chunked bodies and wait their turn.
     predictions: int = 1
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
