@@ -127,13 +127,16 @@ def paced_body(sock: socket.socket, length: int, held: bytes, ahead: bytes) -> B
     return stream
 
 
-def test_a_body_the_event_loop_read_whole_is_taken_without_the_socket(pair) -> None:
+@pytest.mark.parametrize("size", [SIZE, REUSE_MAX_BYTES + 17])  # and past the reused buffer's size
+def test_a_body_the_event_loop_read_whole_is_taken_without_the_socket(pair, size) -> None:
     server, _ = pair
-    data = payload(SIZE)
-    stream = paced_body(server, SIZE, data[:8000], data[8000:])
+    data = payload(size)
+    stream = paced_body(server, size, data[:8000], data[8000:])
     server.settimeout(0.5)  # were the socket read, this would time out
-    assert read_fixed_length(stream, SIZE) == data
+    stream.read = None  # nor through gunicorn's reader, which copies in 8 KB steps
+    assert read_fixed_length(stream, size) == data
     assert stream.reader.length == 0 and not stream.reader.unreader.sock.pending
+    assert len(getattr(body_module._local, "buffer", b"")) <= REUSE_MAX_BYTES  # no buffer of ours grew
 
 
 def test_a_body_partly_read_by_the_event_loop_is_finished_from_the_socket(pair) -> None:
