@@ -10,9 +10,10 @@ Three functions carry every request, so that what comes next has one place to go
 container.body.read_request_body reads the body, :meth:`ServingApp.predict` calls the
 pipeline, and :func:`error_answer` turns any exception into the response: JSON
 ``{"error", "message", "request_id"}`` with the status errors.http_status gives and an
-X-Request-Id header, logged at WARNING (4xx) or at ERROR with the traceback (5xx), which
-never goes to the client. The app is built after the model is loaded, so /ping is green
-from the first request a worker can answer.
+X-Request-Id header, logged at WARNING (the client's mistakes) or at ERROR with the
+traceback (the server's), which never goes to the client; container.worker answers
+gunicorn's own refusals with it too. The app is built after the model is loaded, so /ping
+is green from the first request a worker can answer.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from werkzeug.datastructures import EnvironHeaders
 
 from . import codecs
 from .body import read_request_body
-from .errors import ByocError, MethodNotAllowed, NotFound, PredictionError, http_status
+from .errors import ByocError, MethodNotAllowed, NotFound, PredictionError, RequestError, http_status
 from .inference import (
     CUSTOM_ATTRIBUTES_HEADER,
     InferencePipeline,
@@ -57,12 +58,16 @@ _EMPTY = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
 class ServingApp:
     """The WSGI application gunicorn serves, around one loaded InferencePipeline."""
 
+    #: Routes answered without reading a body or waiting for anything: container.worker answers
+    #: them on its event loop, so /ping never queues behind predictions.
+    instant_paths = frozenset({"/ping", "/execution-parameters"})
+
     def __init__(self, pipeline: InferencePipeline, settings: ServingSettings) -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.deadline = RequestDeadline(settings.timeout)
         # One prediction at a time per worker by default, whatever the threads: a model (or a
-        # user's hook) need not be thread-safe, and the spare thread is there for /ping.
+        # user's hook) need not be thread-safe. (/ping needs no thread: container.worker.)
         self.turns = threading.BoundedSemaphore(settings.predictions)
         parameters = json.dumps(settings.execution_parameters()).encode()
         self._parameters: Answer = (
@@ -109,10 +114,11 @@ class ServingApp:
 
     def invocations(self, environ: dict[str, Any]) -> Answer:
         request_id = request_id_of(environ)
-        with self.deadline.track(request_id):
-            body = read_request_body(environ, self.settings.max_payload_bytes)
-            context = self.request_context(environ, request_id)
-            payload, content_type = self.predict(body, context)
+        # The body first, paced by the worker (BYOC_READ_TIMEOUT): a slow client is not a stuck
+        # model, so MODEL_SERVER_TIMEOUT starts with the prediction.
+        body = read_request_body(environ, self.settings.max_payload_bytes)
+        context = self.request_context(environ, request_id)
+        payload, content_type = self.predict(body, context)
         headers = [("Content-Type", _header_value(content_type, context)), ("Content-Length", str(len(payload))),
                    (REQUEST_ID_HEADER, request_id)]
         return "200 OK", headers, payload
@@ -135,8 +141,11 @@ class ServingApp:
         )
 
     def predict(self, body: bytes, context: RequestContext) -> tuple[bytes, str]:
-        """The one place the pipeline is called: (response body, its content type)."""
-        with self.turns:
+        """The one place the pipeline is called: (response body, its content type).
+
+        MODEL_SERVER_TIMEOUT counts from the prediction's turn: waiting for it is not being stuck.
+        """
+        with self.turns, self.deadline.track(context.request_id):
             return self.pipeline.invoke(body, context)
 
 
@@ -144,14 +153,15 @@ def error_answer(error: BaseException, request_id: str, where: str) -> Answer:
     """The one place an exception becomes a response, and its log line.
 
     `where` is "METHOD /path", for the log. A ByocError's message is meant for the client;
-    anything else is a bug whose details stay in the log.
+    anything else is a bug whose details stay in the log. The client's mistakes (RequestError,
+    whatever their status) are logged at WARNING without a traceback.
     """
     status = http_status(error)
     if isinstance(error, ByocError):
         name, message = type(error).__name__, str(error)
     else:
         name, message = "InternalServerError", f"Unexpected {type(error).__name__}; the server log has the details."
-    if status >= 500:
+    if status >= 500 and not isinstance(error, RequestError):
         log.error("[%s] %s -> %d %s: %s", request_id, where, status, name,
                   message if isinstance(error, ByocError) else f"{type(error).__name__}: {error}", exc_info=error)
     else:

@@ -1,10 +1,17 @@
 """Reading a request body: :func:`read_request_body` is the one way /invocations does it.
 
-A body with a Content-Length over the limit is refused before it is read; a chunked one (batch
-transform streams with MaxPayloadInMB=0) is read to one byte past the limit, to tell a body
-at the limit from one over it. Either way what is left of a refused body is read and dropped,
-so that the client's keep-alive connection stays usable: gunicorn drains at most 64 KB of an
-unread body and then closes the connection, although the response already said keep-alive.
+A body with a Content-Length over the limit is refused unread: the server drains it after
+the answer (container.worker does so on its event loop, so the client's keep-alive connection
+stays usable and no thread waits on a body nobody wants). A chunked one (batch transform
+streams with MaxPayloadInMB=0) is read to one byte past the limit, to tell a body at the limit
+from one over it, and what is left of it is read and dropped, up to DISCARD_MAX_BYTES. A
+request with neither header has no body (RFC 9112, section 6.3): nothing is read, as waiting
+for the client to close would hold a thread for as long as the client likes.
+
+Under container.worker every read from the client's socket is bounded in time (a stall, or a
+client slower than the minimum rate, ends it: BYOC_READ_TIMEOUT); a read that runs out of time
+raises TimeoutError, answered here as 408. A malformed chunked body (gunicorn's chunk errors)
+or a connection that ends early is a 400.
 
 A body of known length is read by :func:`read_fixed_length`. gunicorn's
 ``wsgi.input.read(n)`` collects a body through three layers of ``BytesIO`` (socket reader,
@@ -24,16 +31,17 @@ import io
 import threading
 from typing import Any
 
-from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_input_stream
 
-from .errors import PayloadTooLarge, RequestError
+from .errors import PayloadTooLarge, RequestError, RequestTimeout, protocol_error
 
 DIRECT_MIN_BYTES = 256 * 1024
 #: The largest buffer a thread keeps: above the 6 MB real-time payload limit.
 REUSE_MAX_BYTES = 8 * 1024 * 1024
-#: Past this much, a refused body is not read to its end, and gunicorn closes the connection.
+#: Past this much, a refused body is not read to its end, and the connection is closed.
 DISCARD_MAX_BYTES = 128 * 1024 * 1024
+#: A chunked body is read this much at a time.
+STEP_BYTES = 1024 * 1024
 
 _local = threading.local()
 
@@ -41,21 +49,32 @@ _local = threading.local()
 def read_request_body(environ: dict[str, Any], limit: int | None) -> bytes:
     """The whole body of a WSGI request, at most ``limit`` bytes (None: no limit).
 
-    Raises PayloadTooLarge over the limit, with or without a Content-Length, and RequestError
-    when the body ends before its Content-Length or its connection fails while it is read.
+    Raises PayloadTooLarge over the limit, with or without a Content-Length; RequestTimeout
+    when the body stops arriving; RequestError when it is malformed (chunked), ends before its
+    Content-Length, or its connection fails while it is read.
     """
     stream = environ["wsgi.input"]
     length = content_length(environ)
     if length is None:
+        if not environ.get("HTTP_TRANSFER_ENCODING"):
+            return b""
         return _read_streamed(environ, limit)
     if limit is not None and length > limit:
-        discard(stream)
         raise too_large(limit)
-    body = read_fixed_length(stream, length)
+    try:
+        body = read_fixed_length(stream, length)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body stopped arriving before its {length} bytes (Content-Length) "
+                             "were in.", hint=_SLOW_HINT) from None
+    except OSError:  # reset, or gunicorn's NoMoreData
+        raise _cut_short() from None
     if len(body) < length:
         raise RequestError(f"The request body ended after {len(body)} of the {length} bytes its "
                            "Content-Length announced: the client closed the connection early.")
     return body
+
+
+_SLOW_HINT = "Send the whole body without pausing (BYOC_READ_TIMEOUT sets how long a pause may be)."
 
 
 def content_length(environ: dict[str, Any]) -> int | None:
@@ -73,17 +92,44 @@ def content_length(environ: dict[str, Any]) -> int | None:
 
 
 def _read_streamed(environ: dict[str, Any], limit: int | None) -> bytes:
-    """A body without Content-Length, through werkzeug's WSGI rules: read to its end when the
-    server terminates the stream (gunicorn does), else empty; to one byte past ``limit``."""
-    stream = get_input_stream(environ, max_content_length=None if limit is None else limit + 1)
+    """A body without Content-Length (chunked), read to its end when the server terminates the
+    stream (gunicorn does; werkzeug's rule gives an empty stream otherwise), or to one byte
+    past ``limit``, a step at a time."""
+    stream = get_input_stream(environ, max_content_length=None)
+    parts: list[bytes] = []
+    size = 0
     try:
-        body = stream.read()
-    except ClientDisconnected:
-        raise RequestError("The connection failed while the request body was being read.") from None
-    if limit is not None and len(body) > limit:
-        discard(environ["wsgi.input"])
+        while limit is None or size <= limit:
+            part = stream.read(STEP_BYTES if limit is None else min(STEP_BYTES, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except Exception as exc:
+        error = _streamed_error(exc, size)
+        if error is None:
+            raise
+        raise error from None
+    if limit is not None and size > limit:
+        discard(stream)
         raise too_large(limit)
-    return body
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _streamed_error(exc: Exception, size: int) -> RequestError | None:
+    """What a failed read of a chunked body tells the client; None for a bug of ours."""
+    if isinstance(exc, TimeoutError):
+        return RequestTimeout(f"The chunked request body stopped arriving after {size} bytes.", hint=_SLOW_HINT)
+    refusal = protocol_error(exc)
+    if isinstance(refusal, RequestError):
+        return refusal
+    if isinstance(exc, OSError):  # a reset, or gunicorn's NoMoreData: the client went away
+        return _cut_short()
+    return None
+
+
+def _cut_short() -> RequestError:
+    return RequestError("The connection failed while the request body was being read.")
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -94,16 +140,21 @@ def too_large(limit: int) -> PayloadTooLarge:
 
 
 def discard(stream: Any) -> None:
-    """Read and drop what is left of a refused body (up to DISCARD_MAX_BYTES)."""
+    """Read and drop what is left of a refused body (up to DISCARD_MAX_BYTES): the client then
+    reads its answer instead of a reset. Any failure (a bad chunk, the pace of reading) stops
+    it, and gunicorn closes the connection."""
     left = DISCARD_MAX_BYTES
     try:
         while left > 0:
-            chunk = stream.read(min(left, 1 << 20))
+            chunk = stream.read(min(left, STEP_BYTES))
             if not chunk:
-                break
+                return
             left -= len(chunk)
-    except Exception:  # the client went away, or sent a bad chunk: gunicorn closes the connection
+    except Exception:
         pass
+    # Unread body left (or the reading failed): where the next request starts is unknown.
+    if hasattr(stream, "failed"):
+        stream.failed = True
 
 
 def read_fixed_length(stream: Any, length: int) -> bytes:
@@ -111,11 +162,18 @@ def read_fixed_length(stream: Any, length: int) -> bytes:
 
     Fewer bytes come back only if the client closed the connection early, as with ``read``.
     """
-    if DIRECT_MIN_BYTES <= length <= REUSE_MAX_BYTES:
+    if DIRECT_MIN_BYTES <= length:
         parts = _gunicorn_parts(stream)
-        if parts is not None:
+        if parts is not None and (length <= REUSE_MAX_BYTES or _arrived(*parts, length)):
             return _read_direct(stream, *parts, length)
     return stream.read(length)
+
+
+def _arrived(reader: Any, unreader: Any, length: int) -> bool:
+    """Whether container.worker's event loop has read the whole body: then a body of any size
+    is taken in one copy, without a buffer of ours (gunicorn's read would copy it in 8 KB steps)."""
+    ahead = getattr(unreader.sock, "pending", None)
+    return ahead is not None and len(unreader.buf.getvalue()) + len(ahead) >= min(length, reader.length)
 
 
 def _gunicorn_parts(stream: Any) -> tuple[Any, Any] | None:
@@ -149,6 +207,12 @@ def _read_direct(stream: Any, reader: Any, unreader: Any, length: int) -> bytes:
     if len(held) > wanted:
         unreader.buf.write(held[wanted:])
         held = held[:wanted]
+    # container.worker's event loop may have read the whole body already: one copy, not two.
+    ahead = getattr(unreader.sock, "pending", None)
+    if ahead is not None and len(held) + len(ahead) >= wanted:
+        body = b"".join((held, unreader.sock.take(wanted - len(held))))
+        reader.length -= wanted
+        return body
     with memoryview(_buffer(wanted))[:wanted] as view:
         view[:len(held)] = held
         filled = len(held)

@@ -65,6 +65,26 @@ class PayloadTooLarge(RequestError):
     """The body is over SAGEMAKER_MAX_PAYLOAD_IN_MB."""
 
 
+class RequestTimeout(RequestError):
+    """The request's head or body stopped arriving, or came too slowly (BYOC_READ_TIMEOUT)."""
+
+
+class RequestLineTooLong(RequestError):
+    """The request line is over gunicorn's limit_request_line."""
+
+
+class HeadersTooLarge(RequestError):
+    """The request's headers are over gunicorn's limit_request_fields or limit_request_field_size."""
+
+
+class ExpectationFailed(RequestError):
+    """An Expect header other than 100-continue."""
+
+
+class TransferCodingNotImplemented(RequestError):
+    """A Transfer-Encoding other than chunked: HTTP says 501, although the client must change."""
+
+
 class NotFound(RequestError):
     """No route at this path."""
 
@@ -87,6 +107,11 @@ _HTTP_STATUS: dict[type[BaseException], int] = {
     UnsupportedMediaType: 415,
     NotAcceptable: 406,
     PayloadTooLarge: 413,
+    RequestTimeout: 408,
+    RequestLineTooLong: 414,
+    HeadersTooLarge: 431,
+    ExpectationFailed: 417,
+    TransferCodingNotImplemented: 501,
     NotFound: 404,
     MethodNotAllowed: 405,
     RequestError: 400,
@@ -108,6 +133,31 @@ def http_status(error: BaseException) -> int:
         if cls in _HTTP_STATUS:
             return _HTTP_STATUS[cls]
     return 500
+
+
+def protocol_error(error: BaseException) -> ByocError | None:
+    """gunicorn's refusal of a request that is not valid HTTP, as one of ours (None: not a refusal).
+
+    gunicorn raises these while it reads a request's head, and while the application reads a
+    chunked body; either way the client sent something malformed and is told what.
+    """
+    from gunicorn.http import errors as http
+
+    if isinstance(error, (http.InvalidResponseHeader, http.InvalidResponseHeaderName, http.ConfigurationProblem)):
+        return None  # the application's or the configuration's fault: a 500
+    if isinstance(error, http.LimitRequestLine):
+        return RequestLineTooLong(f"The request line is too long: {error}.")
+    if isinstance(error, http.LimitRequestHeaders):
+        return HeadersTooLarge(f"The request's headers are too large: {error}.")
+    if isinstance(error, http.ExpectationFailed):
+        return ExpectationFailed(f"{error}.", hint="Send no Expect header, or Expect: 100-continue.")
+    if isinstance(error, http.UnsupportedTransferCoding):
+        return TransferCodingNotImplemented(f"{error}.", hint="Send a Content-Length, or Transfer-Encoding: chunked.")
+    if isinstance(error, (http.InvalidChunkSize, http.ChunkMissingTerminator, http.InvalidChunkExtension)):
+        return RequestError(f"The chunked request body is malformed: {error}.")
+    if isinstance(error, http.ParseException):
+        return RequestError(f"The request is not valid HTTP: {error}.")
+    return None
 
 
 def exit_code(error: BaseException) -> int:

@@ -3,7 +3,8 @@
 The model is loaded in the master before any worker exists, so a model that cannot be loaded
 makes `serve` exit non-zero with the reason in the log (never a green /ping without a model),
 and every worker shares the loaded model's memory. gunicorn handles SIGTERM as SageMaker
-needs: stop accepting, let requests in flight finish, exit 0.
+needs: stop accepting, let requests in flight finish, exit 0. The workers are
+container.worker's: gthread, reading each request before a thread takes it.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
     return {
         "bind": [settings.bind],
         "workers": settings.workers,
-        # Threaded workers keep connections alive between requests; sync workers cannot.
-        "worker_class": "gthread",
+        # gthread (threaded workers keep connections alive between requests; sync workers
+        # cannot), reading each request on its event loop before a thread takes it.
+        "worker_class": "container.worker.ServingWorker",
         "threads": settings.threads,
         "timeout": settings.timeout,
         "graceful_timeout": GRACEFUL_TIMEOUT,
@@ -68,31 +70,7 @@ def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
         "proc_name": "byoc-serve",
         # gunicorn 24+ opens a control socket under $HOME; the file system may be read-only.
         "control_socket_disable": True,
-        "post_worker_init": close_listeners_when_stopping,
     }
-
-
-def close_listeners_when_stopping(worker: Any) -> None:
-    """gunicorn post_worker_init hook: on SIGTERM, stop accepting connections at once.
-
-    A stopping gthread worker stops polling its listening sockets but keeps them open until
-    its last request is done, so the kernel goes on accepting connections that nobody will
-    serve: clients hang until the worker exits, then get a reset. The master closes its own
-    copy when it stops; closing the worker's as soon as it stops polling makes new connections
-    refused while requests in flight finish. (A worker replaced for other reasons leaves the
-    master's copy open, so the server keeps listening.)
-    """
-    enable = getattr(worker, "set_accept_enabled", None)
-    if enable is None:  # another worker model: its sockets close when it exits
-        return
-
-    def set_accept_enabled(enabled: bool) -> None:
-        enable(enabled)
-        if not enabled and not worker.alive:
-            for listener in worker.sockets:
-                listener.close()
-
-    worker.set_accept_enabled = set_accept_enabled
 
 
 def main(argv: list[str] | None = None) -> int:

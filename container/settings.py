@@ -5,6 +5,11 @@ and SAGEMAKER_MAX_PAYLOAD_IN_MB and SAGEMAKER_BATCH (batch transform). The worke
 variables are the conventions of AWS's own containers; both spellings are read, the
 unprefixed one winning. GUNICORN_CMD_ARGS still works for anything else, as gunicorn reads it.
 
+BYOC_READ_TIMEOUT (seconds, default 20) bounds how a request may arrive: no byte of it for that
+long, or an average under MIN_READ_RATE once that long has passed, ends it with a 408. The front
+end of a SageMaker endpoint buffers requests, but local runs, batch transform and other proxies
+do not: without a bound, a slow client holds what reads its request for as long as it likes.
+
 SAGEMAKER_BATCH=true (any case: local mode sends "True") says the server runs a batch
 transform, whose requests may take up to the job's InvocationsTimeoutInSeconds (600 s unless
 set), not a real-time endpoint's 60 s: MODEL_SERVER_TIMEOUT then defaults to 600 s, so a
@@ -31,6 +36,9 @@ KEEPALIVE_SECONDS = 75  # above the platform's connection reuse window; see the 
 GRACEFUL_TIMEOUT = 25
 BATCH_STRATEGY = "MULTI_RECORD"  # the platform's spelling; see README on SDK local mode
 MAX_BATCH_PAYLOAD_PRODUCT = 100  # MaxConcurrentTransforms x MaxPayloadInMB must stay <= 100
+DEFAULT_READ_TIMEOUT = 20
+#: Bytes per second a request must average once BYOC_READ_TIMEOUT has passed (512 kbit/s).
+MIN_READ_RATE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,11 @@ class ServingSettings:
     port: int = DEFAULT_PORT
     safe_port_range: tuple[int, int] | None = None
     workers: int = 1
-    #: gunicorn's threads per worker: two, so that /ping has a thread while a prediction runs.
+    #: gunicorn's threads per worker: two, so that the next request waits for its turn ready to
+    #: go, and a chunked body is read while a prediction runs. (/ping needs none: the worker
+    #: answers it on its event loop, container.worker.)
     threads: int = 2
-    #: Predictions a worker runs at once; the other threads answer /ping and wait their turn.
+    #: Predictions a worker runs at once; the other threads read chunked bodies and wait their turn.
     predictions: int = 1
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
@@ -49,6 +59,8 @@ class ServingSettings:
     #: SAGEMAKER_BATCH: serving a batch transform (the timeout's default is batch transform's).
     batch: bool = False
     default_output: str = "predictions"
+    #: BYOC_READ_TIMEOUT: the longest pause in a request's arrival, and the grace before MIN_READ_RATE.
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
     @property
     def max_payload_bytes(self) -> int | None:
@@ -102,6 +114,7 @@ class ServingSettings:
             default_accept=_media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
             batch=batch,
             default_output=_choice(env, "BYOC_DEFAULT_OUTPUT", ("predictions", "probabilities")),
+            read_timeout=_seconds(env, "BYOC_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
         )
 
 
@@ -139,6 +152,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"{name}={raw!r} is not a size in MB (0 or more).")
     return value  # 0: batch transform streams the body (chunked); no limit then
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds.") from None
+    if not (math.isfinite(value) and 0 < value <= 3600):
+        raise ConfigError(f"{name}={raw!r} is out of range (0, 3600] seconds.")
+    return value
 
 
 def _media_type(env: Mapping[str, str], name: str) -> str | None:

@@ -22,7 +22,7 @@ from werkzeug.test import Client
 
 from container import artifacts
 from container.app import REQUEST_ID_HEADER, ServingApp, error_answer
-from container.errors import PayloadTooLarge, PredictionError
+from container.errors import PayloadTooLarge, PredictionError, TransferCodingNotImplemented
 from container.inference import Hook, InferencePipeline
 from container.settings import ServingSettings
 
@@ -234,16 +234,18 @@ def test_a_body_without_length_from_a_server_that_does_not_terminate_it_is_empty
         "The request body is empty. Send at least one record.")
 
 
-@pytest.mark.parametrize("kind", ["content-length", "chunked"])
-def test_a_refused_body_is_read_to_its_end(model_dir: Path, kind: str) -> None:
-    # So that the next request on a keep-alive connection starts where the client sent it.
+@pytest.mark.parametrize(("kind", "read"), [("content-length", 0), ("chunked", 3 * MB)])
+def test_a_refused_body_is_read_to_its_end_only_when_chunked(model_dir: Path, kind: str, read: int) -> None:
+    # So that the next request on a keep-alive connection starts where the client sent it. A
+    # Content-Length says where that is: the server drains the body after the answer
+    # (container.worker, on its event loop), and no thread waits for a body nobody wants.
     data = rows(3 * MB // 16)
     stream = io.BytesIO(data)
     kw = chunked(data) if kind == "chunked" else {"content_type": "text/csv"}
     kw["input_stream"] = stream
     status, _, _ = answer(make_app(model_dir), "POST", "/invocations", **kw)
     assert status == 413
-    assert stream.tell() == len(data)
+    assert stream.tell() == read
 
 
 def test_a_body_shorter_than_its_content_length_is_400_not_a_prediction(model_dir: Path) -> None:
@@ -304,6 +306,20 @@ def test_a_4xx_is_one_warning_line_without_a_traceback(model_dir: Path, caplog: 
     assert record.levelno == logging.WARNING and record.exc_info is None
     assert record.getMessage() == (f"[{response.headers[REQUEST_ID_HEADER]}] POST /invocations -> 400 RequestError: "
                                    + WIDTH.format(2))
+
+
+def test_a_clients_mistake_answered_with_a_5xx_is_still_a_warning_without_a_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="container")
+    status, _, _ = error_answer(TransferCodingNotImplemented("Unsupported transfer coding: 'br'."), "id", "POST /x")
+    assert status == "501 Not Implemented"
+    [record] = [r for r in caplog.records if r.name == "container.app"]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+
+
+def test_instant_paths_are_routes_that_read_no_body() -> None:
+    # container.worker answers them on its event loop: they must never block.
+    assert ServingApp.instant_paths == {"/ping", "/execution-parameters"}
 
 
 def test_error_answer_for_any_exception() -> None:

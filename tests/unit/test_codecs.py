@@ -71,13 +71,23 @@ def test_media_type(header: str | None, expected: str | None) -> None:
         ("application/*", "text/csv", None, "application/json"),
         ("application/*", "application/x-npy", None, "application/x-npy"),
         ("image/png, */*;q=0.1", "text/csv", None, "text/csv"),
+        # q=0 excludes, whatever wildcard would take it in; the most specific item gives the q-value
+        ("text/csv;q=0, */*;q=0.1", "text/csv", None, "application/json"),
+        ("*/*, text/csv;q=0", "text/csv", "text/csv", "application/json"),
+        ("application/*;q=0, */*", "application/json", None, "text/csv"),
+        ("*/*;q=0.1, application/*;q=0.5", "text/csv", None, "application/json"),
+        ("text/*;q=0.1, text/csv;q=0.9, application/json;q=0.5", None, None, "text/csv"),
+        ("application/x-npy;q=0.001, application/json;q=0", None, None, "application/x-npy"),
+        ("text/csv;charset=utf-8;q=0.9, application/json;q=0.8", None, None, "text/csv"),  # parameters ignored
+        ("application/x-ndjson", None, None, "application/jsonlines"),  # aliases
     ],
 )
 def test_choose_accept(accept: str | None, content_type: str | None, default: str | None, expected: str) -> None:
     assert codecs.choose_accept(accept, content_type, default) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", "image/*", "*/*;q=0", "application/xml, text/plain"])
+@pytest.mark.parametrize("accept", ["text/html", "image/*", "*/*;q=0", "application/xml, text/plain",
+                                    "text/*;q=0.5, text/csv;q=0", ",,,", "*/csv", "text/csv;q=0.000"])
 def test_choose_accept_refuses_what_it_cannot_encode(accept: str) -> None:
     with pytest.raises(NotAcceptable) as info:
         codecs.choose_accept(accept, "text/csv", None)
@@ -260,3 +270,134 @@ def test_every_encodable_type_decodes_back_to_the_same_records(accept: str) -> N
 )
 def test_choose_accept_leaves_any_concrete_type_to_a_custom_output_fn(accept: str, expected: str) -> None:
     assert codecs.choose_accept(accept, "text/csv", None, custom=True) == expected
+
+
+def test_q_zero_excludes_a_custom_output_fns_type_too() -> None:
+    assert codecs.choose_accept("application/x-protobuf;q=0, text/csv;q=0.1", None, None, custom=True) == "text/csv"
+
+
+# -- what clients get wrong: 400s that say where, never an internal error ------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"1,inf\n", "text/csv", "Record 1, feature 2: inf is not a finite number"),
+        (b"1,2\n3,-1e400\n", "text/csv", "Record 2, feature 2: -inf is not a finite number"),
+        (b"[[1, Infinity]]", "application/json", "Record 1, feature 2: inf"),
+        (b"[[1, 1e400]]", "application/json", "Record 1, feature 2: inf"),
+        (b"[1,2]\n[-1e999,2]\n", "application/jsonlines", "Record 2, feature 1: -inf"),
+        (b"[[1, " + b"9" * 400 + b"]]", "application/json", "Row 1, feature 2: 999"),
+        (b"[[1, " + b"9" * 5000 + b"]]", "application/json", "Bad JSON: a number has too many digits."),
+        (b'{"features": [1, ' + b"9" * 400 + b"]}", "application/jsonlines", "is too large for a 64-bit float"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", "Bad JSON: it is nested too deeply."),
+        (b"\xff[[1, 2]]", "application/json", "Bad JSON: byte 0 is not valid UTF-8 text."),
+        (b"[[1, 2]]\n\xc3\x28\n", "application/jsonlines", "line 2: byte 0 is not valid UTF-8 text."),
+        (b"1,2\n3,\xff\n", "text/csv", "not valid UTF-8"),
+    ],
+)
+def test_numbers_and_text_clients_get_wrong(body: bytes, content_type: str, message: str) -> None:
+    with pytest.raises(RequestError) as info:
+        codecs.decode(body, content_type)
+    assert message in str(info.value)
+    assert "sys." not in str(info.value) and "Error" not in str(info.value)  # no Python internals
+
+
+@pytest.mark.parametrize("body", [b"1,nan\n", b"[[1, NaN]]", b"[[1, null]]", b"1,\n"])
+def test_nan_is_a_missing_value_not_an_error(body: bytes) -> None:
+    content_type = "text/csv" if body[:1].isdigit() else "application/json"
+    from container.schema import Schema
+    assert np.isnan(codecs.decode(body, content_type, Schema.numeric(2))[0, 1])
+
+
+# -- JSON: large bodies decoded in steps, to the same values and errors ---------------------------
+
+
+LARGE = [
+    [[0.5, -1.25, 3.0]] * 3000,
+    {"instances": [[1, 2]] * 6000},
+    {"instances": [{"features": [1.5, None]}] * 3000, "other": {"a": [1, [2]]}},
+    [[1], [], [2, 3]] * 4000,
+    list(range(20_000)),  # one row: decoded in one go
+    [[{"a": [[1]]}]] * 3000,
+]
+
+
+@pytest.fixture
+def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies over 16 KB are decoded in steps (1 MB in the server): the same code, smaller tests."""
+    monkeypatch.setattr(codecs, "JSON_STEP_BYTES", 16 * 1024)
+
+
+@pytest.mark.parametrize("document", LARGE)
+@pytest.mark.parametrize("separators", [None, (",", ":"), (" ,\n ", " : ")])
+def test_a_large_json_body_decodes_in_steps_to_what_json_loads_gives(small_steps, document, separators) -> None:
+    body = json.dumps(document, separators=separators).encode()
+    assert len(body) > codecs.JSON_STEP_BYTES
+    assert codecs.load_json(body) == json.loads(body)
+    assert codecs.load_json(b"\xef\xbb\xbf" + body) == json.loads(b"\xef\xbb\xbf" + body)
+    assert codecs.load_json(body.decode().encode("utf-16")) == json.loads(body.decode().encode("utf-16"))
+
+
+@pytest.mark.parametrize("body", [
+    b"[" + b"[1]," * 10_000 + b"[1] 2]",
+    b"[" + b"[1]," * 10_000 + b"]",
+    b"[" + b"[1]," * 10_000,
+    b"[" + b"[1]," * 10_000 + b"[1]] x",
+    b'{"instances": [' + b"[1]," * 10_000 + b'[1]] "x"}',
+    b'{"instances" [' + b"[1]," * 10_000 + b"[1]]}",
+    b'{instances: [' + b"[1]," * 10_000 + b"[1]]}",
+    b'{"instances": [' + b"[1]," * 10_000 + b"[1]],}",
+    b"[" * 100_000 + b"]" * 100_000,
+])
+def test_a_large_json_body_fails_where_json_loads_does(small_steps, body: bytes) -> None:
+    with pytest.raises((ValueError, RecursionError)) as expected:
+        json.loads(body)
+    with pytest.raises(RequestError) as info:
+        codecs.load_json(body)
+    if isinstance(expected.value, RecursionError):
+        assert str(info.value).startswith("Bad JSON: it is nested too deeply.")
+    else:
+        assert str(info.value) == f"Bad JSON: {expected.value}."
+
+
+# -- NPY: the header is checked before anything is allocated ------------------------------------
+
+
+def test_npy_fortran_order_big_endian_and_bool_decode() -> None:
+    np.testing.assert_array_equal(codecs.decode(npy(np.asfortranarray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])), codecs.NPY),
+                                  [[1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(codecs.decode(npy(np.arange(4, dtype=">f4").reshape(2, 2)), codecs.NPY),
+                                  [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(codecs.decode(npy(np.array([[True, False]])), codecs.NPY), [[1, 0]])
+
+
+@pytest.mark.parametrize("shape", ["(1099511627776, 4)", "(4000000000, 4000000000)", "(100000000,)"])
+def test_npy_declaring_a_huge_shape_is_refused_before_any_allocation(shape: str) -> None:
+    import resource
+
+    body = npy(np.zeros((1, 4))).replace(b"(1, 4)", shape.encode())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(RequestError) as info:
+        codecs.decode(body, codecs.NPY)
+    assert f"the header declares {shape}" in str(info.value) and "Unable to allocate" not in str(info.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KB: nothing big was touched
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (npy(np.zeros((2, 3)))[:-5], "the header declares (2, 3) of float64 (48 bytes), but 43 bytes follow it"),
+        (npy(np.zeros((2, 3))) + b"extra", "but 53 bytes follow it"),
+        (npy(np.zeros((2, 3)))[:30], "Bad NPY: EOF"),
+        (npy(np.zeros((1, 2))).replace(b"'descr'", b"'descr'["), "Bad NPY"),
+        (npy(np.zeros((1, 2))).replace(b"'descr'", b"'dexcr'"), "Bad NPY"),
+        (npy(np.zeros((1, 2))).replace(b"\x01\x00", b"\x03\x00", 1), "format version 3.0"),
+        (npy(np.zeros(2, dtype=[("a", "f8"), ("b", "i4")])), "dtype"),
+        (npy(np.zeros((2, 0))), "shape (2, 0)"),
+    ],
+)
+def test_npy_headers_and_data_that_do_not_add_up(body: bytes, message: str) -> None:
+    with pytest.raises(RequestError) as info:
+        codecs.decode(body, codecs.NPY)
+    assert message in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from gunicorn.http import errors as http
 
 from container import errors
 
@@ -14,6 +15,11 @@ from container import errors
         (errors.UnsupportedMediaType("x"), 415),
         (errors.NotAcceptable("x"), 406),
         (errors.PayloadTooLarge("x"), 413),
+        (errors.RequestTimeout("x"), 408),
+        (errors.RequestLineTooLong("x"), 414),
+        (errors.HeadersTooLarge("x"), 431),
+        (errors.ExpectationFailed("x"), 417),
+        (errors.TransferCodingNotImplemented("x"), 501),
         (errors.PredictionError("x"), 500),
         (errors.ModelLoadError("x"), 500),
         (errors.ConfigError("x"), 500),
@@ -23,6 +29,37 @@ from container import errors
 )
 def test_http_status(error: BaseException, status: int) -> None:
     assert errors.http_status(error) == status
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status", "text"),
+    [
+        (http.InvalidChunkSize(b"-1"), errors.RequestError, 400, "The chunked request body is malformed: Invalid chunk size: b'-1'."),
+        (http.ChunkMissingTerminator(b"XX"), errors.RequestError, 400, "chunked request body is malformed"),
+        (http.InvalidChunkExtension("bare CR not allowed"), errors.RequestError, 400, "bare CR not allowed"),
+        (http.InvalidHeader("CONTENT-LENGTH"), errors.RequestError, 400,
+         "The request is not valid HTTP: Invalid HTTP Header: 'CONTENT-LENGTH'."),
+        (http.InvalidRequestLine("GARBAGE"), errors.RequestError, 400, "'GARBAGE'"),
+        (http.LimitRequestLine(5000, 4094), errors.RequestLineTooLong, 414, "(5000 > 4094)"),
+        (http.LimitRequestHeaders("limit request headers fields size"), errors.HeadersTooLarge, 431, "fields size"),
+        (http.ExpectationFailed("200-ok"), errors.ExpectationFailed, 417, "'200-ok'"),
+        (http.UnsupportedTransferCoding("br"), errors.TransferCodingNotImplemented, 501, "'br'"),
+    ],
+)
+def test_gunicorns_refusals_become_ours(error: Exception, kind: type, status: int, text: str) -> None:
+    ours = errors.protocol_error(error)
+    assert type(ours) is kind and errors.http_status(ours) == status
+    assert text in str(ours)
+
+
+@pytest.mark.parametrize("error", [
+    http.InvalidResponseHeader("X: \n"),  # the application's fault
+    http.ConfigurationProblem("x"),
+    ValueError("x"),
+    OSError("reset"),
+])
+def test_what_is_not_a_refusal_stays_unmapped(error: Exception) -> None:
+    assert errors.protocol_error(error) is None
 
 
 def test_http_status_follows_subclasses() -> None:

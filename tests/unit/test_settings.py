@@ -9,6 +9,7 @@ from container.settings import (
     DEFAULT_BATCH_TIMEOUT,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
+    DEFAULT_READ_TIMEOUT,
     DEFAULT_TIMEOUT,
     ServingSettings,
     default_workers,
@@ -21,7 +22,8 @@ def test_defaults() -> None:
     assert s.host == "0.0.0.0"
     assert s.bind == "0.0.0.0:8080"
     assert s.workers == default_workers() >= 1
-    assert (s.threads, s.predictions) == (2, 1)  # a spare thread for /ping
+    assert (s.threads, s.predictions) == (2, 1)  # the next request waits its turn ready to go
+    assert s.read_timeout == DEFAULT_READ_TIMEOUT == 20
     assert s.timeout == DEFAULT_TIMEOUT == 60
     assert s.max_payload_mb == DEFAULT_MAX_PAYLOAD_MB == 6
     assert s.max_payload_bytes == 6 * 1024 * 1024 == 6291456  # InvokeEndpoint's BodyBlob limit
@@ -83,6 +85,11 @@ def test_worker_and_timeout_spellings(env: dict, workers: int, timeout: int) -> 
     assert (s.workers, s.timeout) == (workers, timeout)
 
 
+def test_read_timeout_in_seconds() -> None:
+    assert ServingSettings.from_env({"BYOC_READ_TIMEOUT": "2.5"}).read_timeout == 2.5
+    assert ServingSettings.from_env({"BYOC_READ_TIMEOUT": " "}).read_timeout == DEFAULT_READ_TIMEOUT
+
+
 def test_ipv6_bind() -> None:
     assert ServingSettings.from_env({"BYOC_BIND_HOST": "::"}).bind == "[::]:8080"
 
@@ -113,6 +120,9 @@ def test_ipv6_bind() -> None:
         ({"BYOC_PREDICTIONS_PER_WORKER": "3"}, "BYOC_PREDICTIONS_PER_WORKER"),  # over the 2 threads
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "csv"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "*/*"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
+        ({"BYOC_READ_TIMEOUT": "soon"}, "BYOC_READ_TIMEOUT"),
+        ({"BYOC_READ_TIMEOUT": "0"}, "BYOC_READ_TIMEOUT"),
+        ({"BYOC_READ_TIMEOUT": "inf"}, "BYOC_READ_TIMEOUT"),
     ],
 )
 def test_bad_values_are_config_errors_that_name_the_variable(env: dict, name: str) -> None:
