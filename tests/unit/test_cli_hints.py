@@ -1,4 +1,4 @@
-"""The curl lines `byoc local serve` prints: the JSON one must be a body the model accepts."""
+"""What the CLI tells a user to type: the curl lines `byoc local serve` prints, and option help."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def test_a_model_trained_with_a_header_gets_objects_keyed_by_name(tmp_path: Path
     model = metadata(tmp_path, [{"column": 1, "kind": "numeric", "name": "age"},
                                 {"column": 2, "kind": "categorical", "name": "job", "categories": ["admin."]}], 2)
     assert json_body(curl_lines("http://127.0.0.1:8080", model)) == {"instances": [{"age": 0, "job": "admin."}]}
+
+
+def test_the_image_option_of_local_process_says_it_runs_process() -> None:
+    from byoc import cli
+
+    sub = cli.build_parser()._subparsers._group_actions[0].choices["local"]
+    helps = sub._subparsers._group_actions[0].choices["process"].format_help()
+    assert "docker run IMAGE train|serve|process" in " ".join(helps.split())
