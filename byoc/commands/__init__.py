@@ -63,7 +63,7 @@ def nonempty(text: str) -> str:
 
 def add_image_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", type=nonempty, metavar="IMAGE",
-                        help="run in this Docker image (docker run IMAGE train|serve) instead of as a process")
+                        help="run in this Docker image (docker run IMAGE train|serve|process) instead of as a process")
 
 
 def launcher(image: str | None) -> Launcher:

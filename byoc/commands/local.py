@@ -156,7 +156,8 @@ def example_row(model_dir: Path | None) -> tuple[list[str | float], list[str]]:
     except (OSError, ValueError):
         metadata = {}
     features = metadata.get("features") if isinstance(metadata, dict) else None
-    if features and all(isinstance(f, dict) and "name" in f for f in features):
+    # A model trained without a header has each feature's name null: its JSON rows are lists, not objects.
+    if features and all(isinstance(f, dict) and f.get("name") is not None for f in features):
         row: list[str | float] = [str(f["categories"][0]) if f.get("kind") == "categorical" and f.get("categories")
                                   else 0 for f in features]
         return row, [str(f["name"]) for f in features]

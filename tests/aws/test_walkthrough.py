@@ -46,6 +46,26 @@ def test_the_section_has_the_whole_path_in_one_block() -> None:
     assert [m.start() for m in positions] == sorted(m.start() for m in positions)  # in that order
 
 
+def test_the_block_sets_a_region_the_aws_cli_and_boto3_find() -> None:
+    """`aws sagemaker describe-...` in the same shell: AWS CLI v1 and boto3 (botocore) read the region from
+    AWS_DEFAULT_REGION, not AWS_REGION, and say "You must specify a region" without it."""
+    import botocore.session
+
+    script = walkthrough((REPO / "README.md").read_text())
+    exported = subprocess.run(["bash", "-c", "\n".join(line for line in script.splitlines()
+                                                       if line.startswith("export ")) + "\nenv -0"],
+                              capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, timeout=30)
+    env = dict(item.split("=", 1) for item in exported.stdout.split("\0") if "=" in item)
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
+    try:
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        assert botocore.session.Session().get_config_variable("region") == env["AWS_REGION"] == REGION
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
 def _fresh_copy(target: Path) -> Path:
     """The repository's files as a clone (plus uncommitted work) would hold them, and .venv linked."""
     listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -200,6 +200,22 @@ def test_sample_kinds_are_exclusive(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
 
 
+def test_sample_refuses_a_channel_folder_that_holds_another_samples_files(tmp_path: Path) -> None:
+    """The README's bank block, then its iris block, into the same data/: the iris sample would sit in
+    data/train beside bank-train.csv and train would read both as one channel (a header row error)."""
+    data = tmp_path / "data"
+    assert byoc("sample", "--bank", str(data)).returncode == 0
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    result = byoc("sample", str(data))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"byoc: {data} already holds {data / 'test' / 'bank-test.csv'}, ")
+    assert "give a new folder, or remove them" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before   # nothing half-written
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]                  # no staging folder left
+    # the same kind again replaces its own files
+    assert byoc("sample", "--bank", str(data)).returncode == 0
+
+
 def test_local_train_failure_prints_the_reason(tmp_path: Path, sample_data) -> None:
     result = byoc("local", "train", "--train", str(sample_data["train"]), "--job-dir", str(tmp_path / "job"),
                   "-H", "estimator=xgboost")

@@ -33,14 +33,19 @@ def logical_lines(block: str) -> list[str]:
 
 def test_the_local_workflow_runs_as_written(tmp_path: Path) -> None:
     block = bash_blocks(HEADING)[0]
+    commands = logical_lines(block)
+    serving = next(i for i, line in enumerate(commands) if line.startswith("byoc local serve "))
+    asking = next(i for i, line in enumerate(commands) if line.startswith("curl ") and "/invocations" in line)
+    # The model takes seconds to load: a curl right after `serve &` gets "connection refused", silently.
+    assert any("/ping" in line for line in commands[serving + 1:asking]), commands[serving:asking + 1]
     port = local.free_port()
     script = ["set -e"]
     for line in logical_lines(block):
         if line.startswith("byoc local serve "):
             line = line.replace('"$BEST" &', f'"$BEST" --port {port} > serve.log 2>&1 &')
             assert f"--port {port} > serve.log 2>&1 &" in line, line
-            script += [line, "until grep -q '^Serving ' serve.log; do sleep 0.2; done"]
-        elif line.startswith("curl "):
+            script.append(line)   # the block's own wait for /ping comes next: pasted as is, it must not race
+        elif line.startswith(("curl ", "until curl ")):
             assert "localhost:8080" in line
             script.append(line.replace("localhost:8080", f"localhost:{port}"))
         else:
