@@ -13,7 +13,9 @@ Started with no argument at all, as SDK v3's ModelTrainer starts it in local con
 as a processing job without overrides does), the job's own configuration says what to run: a
 training job's under /opt/ml/input/config means `train`, a processing job's
 /opt/ml/config/processingjobconfig.json means `process`. The choice is logged. With neither (or
-both), it prints the usage and exits 2.
+both), it prints the usage and exits 2. Started with options and no command (a processing job's
+ContainerArguments without a ContainerEntrypoint), it runs `process` with them when it finds a
+processing job's configuration, and otherwise says to put the command first.
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(USAGE)
             return 2
         args = [command]
+    elif args[0].startswith("-"):
+        # Options with no command: a processing job whose ContainerArguments reach the image's
+        # ENTRYPOINT without a ContainerEntrypoint (the SDK's Processor(image_uri=...).run(arguments=...)).
+        command, why = job_command(Paths.from_env())
+        if command != "process":
+            sys.stderr.write(f"byoc-entrypoint: {args[0]}: options need a command before them, e.g. "
+                             f"`process {' '.join(args)}` ({why})\n")
+            sys.stdout.write(USAGE)
+            return 2
+        sys.stderr.write(f"byoc-entrypoint: options without a command, and {why}\n")
+        args = [command, *args]
     if args[0] in COMMANDS:
         # The console script next to this interpreter, so the image's venv is used whatever PATH says.
         here = os.path.join(os.path.dirname(sys.executable), args[0])

@@ -56,6 +56,24 @@ def test_no_argument_with_a_processing_jobs_config_processes(run: Callable[..., 
     assert "Train with ContentType text/csv." in paths.message_file.read_text()  # iris: numeric, label first
 
 
+def test_options_without_a_command_in_a_processing_job_run_process(run: Callable[..., Any],
+                                                                    sample_data: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    """The SDK's Processor(image_uri=IMAGE).run(arguments=[...]): the arguments, no entrypoint."""
+    paths = processing.create(tmp_path / "job", sample_data["train"], name="options", arguments=["--seed", "3"])
+    result = run(["--seed", "3"], volumes=opt_ml(paths.base))
+    assert result.code == 0, result.log
+    assert "options without a command, and found" in result.log and "running process" in result.log
+    assert (processing.outputs(paths)["train"] / "train.csv").is_file()
+
+
+def test_options_without_a_command_or_a_job_say_to_put_the_command_first(run: Callable[..., Any]) -> None:
+    result = run(["--label-column", "y"])
+    assert result.code == 2
+    assert "byoc-entrypoint: --label-column: options need a command before them, e.g. `process --label-column y`" \
+        in result.log
+
+
 def test_no_argument_and_no_job_prints_usage(run: Callable[..., Any]) -> None:
     result = run([])
     assert result.code == 2
