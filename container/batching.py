@@ -33,7 +33,6 @@ import logging
 import threading
 import time
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
 import numpy as np
@@ -106,20 +105,18 @@ def split_rows(prediction: Any, counts: Sequence[int]) -> list[Any] | None:
     return np.split(prediction, ends)
 
 
-@dataclass(eq=False)
 class Job:
     """One request's input waiting for (or in) a model call."""
 
-    data: Any
-    context: Any
-    key: Hashable | None
-    rows: int
-    request_id: str = ""
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
-    #: Copied from the context of the request whose context a batch's call was given.
-    copied: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("data", "context", "key", "rows", "request_id", "done", "result", "error", "copied")
+
+    def __init__(self, data: Any, context: Any, key: Hashable | None, rows: int, request_id: str = "") -> None:
+        self.data, self.context, self.key, self.rows, self.request_id = data, context, key, rows, request_id
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        #: Copied from the context of the request whose context a batch's call was given.
+        self.copied: dict[str, Any] | None = None
 
     def outcome(self) -> Any:
         if self.error is not None:
@@ -158,20 +155,10 @@ class Batcher:
 
     # -- what a request's thread calls ---------------------------------------------------------
 
-    @contextmanager
-    def arriving(self) -> Iterator["Arrival"]:
+    def arriving(self) -> "Arrival":
         """Around a request's decode, until it is submitted (Arrival.submit): a leader may wait
         (wait_seconds) for the requests arriving."""
-        arrival = Arrival(self)
-        with self._cond:
-            self._arriving += 1
-        try:
-            yield arrival
-        finally:
-            if not arrival.submitted:  # its decode failed
-                with self._cond:
-                    self._arriving -= 1
-                    self._cond.notify_all()
+        return Arrival(self)
 
     def submit(self, data: Any, context: Any, key: Hashable | None, request_id: str = "",
                arrival: "Arrival | None" = None) -> Any:
@@ -193,12 +180,15 @@ class Batcher:
                         self._run(batch)
                     finally:
                         self._cond.acquire()
+                        for done in batch:
+                            done.done = True
                         self._turns += 1
                         self._cond.notify_all()
                 else:
                     self._cond.wait()
-        for name, value in job.copied.items():
-            setattr(context, name, value)
+        if job.copied:
+            for name, value in job.copied.items():
+                setattr(context, name, value)
         return job.outcome()
 
     @contextmanager
@@ -245,21 +235,17 @@ class Batcher:
         return sum(job.rows for job in self._queue if job.key == head.key)
 
     def _run(self, batch: list[Job]) -> None:
-        """Predict a batch (the lock is not held); every job in it is done afterwards."""
+        """Predict a batch (the lock is not held); the caller marks its jobs done."""
         try:
             if len(batch) == 1:
                 self._alone(batch[0])
             else:
                 self._together(batch)
-        except BaseException as exc:  # KeyboardInterrupt and the like: nobody is left waiting
+        except BaseException as exc:  # KeyboardInterrupt and the like: nobody is left without an answer
             for job in batch:
-                if not job.done and job.error is None:
+                if job.result is None and job.error is None:
                     job.error = exc
             raise
-        finally:
-            with self._cond:
-                for job in batch:
-                    job.done = True
 
     def _alone(self, job: Job) -> None:
         self.calls += 1
@@ -305,6 +291,17 @@ class Arrival:
     def __init__(self, batcher: Batcher) -> None:
         self.batcher = batcher
         self.submitted = False
+
+    def __enter__(self) -> "Arrival":
+        with self.batcher._cond:
+            self.batcher._arriving += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.submitted:  # its decode failed
+            with self.batcher._cond:
+                self.batcher._arriving -= 1
+                self.batcher._cond.notify_all()
 
     def submit(self, data: Any, context: Any, key: Hashable | None, request_id: str = "") -> Any:
         return self.batcher.submit(data, context, key, request_id, arrival=self)
