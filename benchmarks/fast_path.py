@@ -39,8 +39,18 @@ FEATURES = 20
 
 def best(fn: Callable[[], Any], repeat: int, budget: float = 0.2) -> float:
     """Microseconds a call: the best of `repeat` timings, each of about `budget` seconds."""
-    number = max(1, int(budget / max(1e-7, timeit.timeit(fn, number=3) / 3)))
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+    return interleaved({"": fn}, repeat, budget)[""]
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, budget: float = 0.2) -> dict[str, float]:
+    """best() of each function, their timings taken in turn, so that a busy moment of a shared
+    machine hits them all rather than one."""
+    numbers = {name: max(1, int(budget / max(1e-7, timeit.timeit(fn, number=3) / 3))) for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            times[name].append(timeit.timeit(fn, number=numbers[name]) / numbers[name] * 1e6)
+    return {name: min(found) for name, found in times.items()}
 
 
 def core(model: Any, X: np.ndarray) -> Callable[[], Any]:
@@ -81,7 +91,6 @@ def main() -> None:
     nan_check_us = best(lambda: math.isfinite(X.sum()), args.repeat)
     for model in models:
         model.fit(X_train, y)
-        plain = best(lambda: model.predict(X), args.repeat)
 
         def finite() -> Any:
             sklearn.set_config(assume_finite=True)
@@ -97,13 +106,17 @@ def main() -> None:
             finally:
                 sklearn.set_config(assume_finite=False, skip_parameter_validation=False)
 
-        rows = [("predict", plain), ("the work itself", best(core(model, X), args.repeat)),
-                ("config_context alone", context_us), ("set_config alone", set_us), ("+ assume_finite", best(finite, args.repeat)),
-                ("+ skip_parameter_validation", best(finite_and_params, args.repeat)),
-                ("our NaN check", nan_check_us)]
+        variants = {"predict": lambda: model.predict(X), "the work itself": core(model, X),
+                    "+ assume_finite": finite, "+ skip_parameter_validation": finite_and_params}
         if isinstance(model, DecisionTreeClassifier):
             X32 = X.astype(np.float32)
-            rows.append(("check_input=False", best(lambda: model.predict(X32, check_input=False), args.repeat)))
+            variants["check_input=False"] = lambda: model.predict(X32, check_input=False)
+        timed = interleaved(variants, args.repeat)
+        plain = timed["predict"]
+        rows = [(name, timed[name]) for name in list(variants)[:2]]
+        rows += [("config_context alone", context_us), ("set_config alone", set_us)]
+        rows += [(name, timed[name]) for name in list(variants)[2:]]
+        rows.append(("our NaN check", nan_check_us))
         print(f"\n{type(model).__name__}")
         for name, us in rows:
             saving = "" if name in ("predict", "config_context alone", "set_config alone", "our NaN check") else \

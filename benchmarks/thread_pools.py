@@ -54,7 +54,8 @@ def main() -> None:
     X_train = rng.standard_normal((TRAINING_ROWS, FEATURES))
     model = KNeighborsClassifier(algorithm="brute").fit(X_train, (X_train[:, 0] > 0).astype(int))
     X = rng.standard_normal((args.rows, FEATURES))
-    model.predict(X)  # loads the BLAS library's pools, as a first prediction would
+    # No prediction here, before the fork: as in serve's master (the GNU OpenMP runtime, once its
+    # pool has run, hangs a forked child that uses it).
     print(f"{len(os.sched_getaffinity(0))} cores; pools: " + "; ".join(
         f"{p['internal_api']} ({p['user_api']}) {p['num_threads']} threads" for p in threadpool_info()))
     context = get_context("fork")

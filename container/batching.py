@@ -30,6 +30,9 @@ turn, as they may share state with the model.
 from __future__ import annotations
 
 import logging
+import os
+import select
+import signal
 import threading
 import time
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -60,27 +63,68 @@ BATCH_THRESHOLD_SECONDS = 0.001
 TIMED_CALLS = 5
 
 
+#: How long the start-up timing may take before batching is left off.
+TIMING_SECONDS = 30
+
+
 def choose_max_rows(predict_once: Callable[[], Any] | None) -> tuple[int, str]:
     """The default BYOC_BATCH_MAX_ROWS, and why: DEFAULT_MAX_ROWS when one call of `predict_once`
     (a one-row prediction) takes BATCH_THRESHOLD_SECONDS or more, else 1 (off). None, or a call
-    that fails, means the pipeline cannot be batched or timed: off."""
+    that fails, means the pipeline cannot be batched or timed: off.
+
+    The calls run in a forked child, never in the calling process: `serve` times them in
+    gunicorn's master, and a model whose predict runs the GNU OpenMP runtime's pool there would
+    hang the workers forked from it (the pool does not survive a fork).
+    """
     if predict_once is None:
         return 1, "this predict_fn is not batchable (docs/hooks.md)"
     try:
-        predict_once()
-        times = []
-        for _ in range(TIMED_CALLS):
-            start = time.perf_counter()
-            predict_once()
-            times.append(time.perf_counter() - start)
+        took = _median_in_child(predict_once)
     except Exception as exc:
-        return 1, f"a one-row prediction to time it failed ({type(exc).__name__}: {exc})"
-    took = sorted(times)[len(times) // 2]
+        return 1, f"a one-row prediction to time it failed ({exc})"
     if took >= BATCH_THRESHOLD_SECONDS:
         return DEFAULT_MAX_ROWS, (f"a one-row prediction takes {took * 1e3:.2f} ms, over the "
                                   f"{BATCH_THRESHOLD_SECONDS * 1e3:g} ms threshold")
     return 1, (f"a one-row prediction takes {took * 1e3:.2f} ms, under the "
                f"{BATCH_THRESHOLD_SECONDS * 1e3:g} ms threshold")
+
+
+def _median_in_child(predict_once: Callable[[], Any]) -> float:
+    """The median time of TIMED_CALLS calls (after one to warm up), in a forked child."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: time, say so on the pipe, and leave without running anything else
+        status = 0
+        try:
+            os.close(read)
+            predict_once()
+            times = []
+            for _ in range(TIMED_CALLS):
+                start = time.perf_counter()
+                predict_once()
+                times.append(time.perf_counter() - start)
+            message = repr(sorted(times)[len(times) // 2])
+        except BaseException as exc:  # noqa: BLE001 - told to the parent
+            message = f"{type(exc).__name__}: {exc}"[:500]
+            status = 1
+        try:
+            os.write(write, message.encode())
+        finally:
+            os._exit(status)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], TIMING_SECONDS)
+        message = os.read(read, 4096).decode(errors="replace") if ready else ""
+    finally:
+        os.close(read)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not ready:
+        raise TimeoutError(f"no answer within {TIMING_SECONDS} s")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(message or f"the timing process exited {os.waitstatus_to_exitcode(status)}")
+    return float(message)
 
 
 def batch_key(data: Any, output: str, attributes: dict[str, str] | None = None) -> Hashable | None:

@@ -8,6 +8,7 @@ only keeps a broken batcher from hanging the suite.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -305,4 +306,19 @@ def test_the_default_is_chosen_by_timing_a_one_row_prediction() -> None:
     assert rows_ == 1 and "under the 1 ms threshold" in why
     assert choose_max_rows(None) == (1, "this predict_fn is not batchable (docs/hooks.md)")
     rows_, why = choose_max_rows(lambda: 1 / 0)
-    assert rows_ == 1 and "ZeroDivisionError" in why
+    assert rows_ == 1 and why == "a one-row prediction to time it failed (ZeroDivisionError: division by zero)"
+
+
+def test_the_timing_runs_in_a_child_process() -> None:
+    """serve times in gunicorn's master: nothing of the model's calls may stay there (an OpenMP pool)."""
+    calls = []
+    assert choose_max_rows(lambda: calls.append(os.getpid()))[0] == 1
+    assert calls == []  # the calls happened in the child, whose memory is its own
+    seen = []
+
+    def exits() -> None:
+        seen.append(1)
+        os._exit(3)
+
+    rows_, why = choose_max_rows(exits)
+    assert rows_ == 1 and "the timing process exited 3" in why and seen == []
