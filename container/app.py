@@ -159,7 +159,7 @@ class ServingApp:
         if pipeline.transform_fn is not None:
             with self.batcher.exclusive(), self.deadline.track(request_id):
                 return pipeline.transform(body, context)
-        with self.batcher.arriving() as arrival:
+        with self.batcher.arriving(counted=self._decode_turn is nullcontext) as arrival:
             with self._decode_turn(), self.deadline.track(request_id):
                 data = pipeline.decode(body, context)
             prediction = arrival.submit(data, context, pipeline.batch_key(data, context), request_id)

@@ -63,6 +63,8 @@ BATCH_THRESHOLD_SECONDS = 0.001
 TIMED_CALLS = 5
 
 
+#: A first call this slow decides at once (a large model's start-up is not slowed by more calls).
+CLEARLY_OVER_SECONDS = 10 * BATCH_THRESHOLD_SECONDS
 #: How long the start-up timing may take before batching is left off.
 TIMING_SECONDS = 30
 
@@ -90,19 +92,23 @@ def choose_max_rows(predict_once: Callable[[], Any] | None) -> tuple[int, str]:
 
 
 def _median_in_child(predict_once: Callable[[], Any]) -> float:
-    """The median time of TIMED_CALLS calls (after one to warm up), in a forked child."""
+    """The median time of TIMED_CALLS calls (after one to warm up, which alone decides when it
+    takes CLEARLY_OVER_SECONDS), in a forked child."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: time, say so on the pipe, and leave without running anything else
         status = 0
         try:
             os.close(read)
+            start = time.perf_counter()
             predict_once()
-            times = []
-            for _ in range(TIMED_CALLS):
-                start = time.perf_counter()
-                predict_once()
-                times.append(time.perf_counter() - start)
+            times = [time.perf_counter() - start]  # the first call: it only decides when far over
+            if times[0] < CLEARLY_OVER_SECONDS:
+                times = []
+                for _ in range(TIMED_CALLS):
+                    start = time.perf_counter()
+                    predict_once()
+                    times.append(time.perf_counter() - start)
             message = repr(sorted(times)[len(times) // 2])
         except BaseException as exc:  # noqa: BLE001 - told to the parent
             message = f"{type(exc).__name__}: {exc}"[:500]
@@ -199,10 +205,11 @@ class Batcher:
 
     # -- what a request's thread calls ---------------------------------------------------------
 
-    def arriving(self) -> "Arrival":
+    def arriving(self, counted: bool = True) -> "Arrival":
         """Around a request's decode, until it is submitted (Arrival.submit): a leader may wait
-        (wait_seconds) for the requests arriving."""
-        return Arrival(self)
+        (wait_seconds) for the requests arriving. Not `counted` when the decode itself needs a
+        turn (a user's input_fn): a leader holding the turn would wait for it in vain."""
+        return Arrival(self, counted)
 
     def submit(self, data: Any, context: Any, key: Hashable | None, request_id: str = "",
                arrival: "Arrival | None" = None) -> Any:
@@ -332,13 +339,14 @@ class Batcher:
 class Arrival:
     """A request between the start of its decode and its submission (Batcher.arriving)."""
 
-    def __init__(self, batcher: Batcher) -> None:
+    def __init__(self, batcher: Batcher, counted: bool = True) -> None:
         self.batcher = batcher
-        self.submitted = False
+        self.submitted = not counted  # an uncounted arrival has nothing to take back
 
     def __enter__(self) -> "Arrival":
-        with self.batcher._cond:
-            self.batcher._arriving += 1
+        if not self.submitted:
+            with self.batcher._cond:
+                self.batcher._arriving += 1
         return self
 
     def __exit__(self, *exc: object) -> None:

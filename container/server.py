@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = ServingSettings.from_env()
         pipeline = InferencePipeline(paths.model_dir, settings)
         loaded = time.monotonic()
-        if settings.batch_max_rows is None:  # timed here, in the master: the workers inherit the choice
+        if settings.batch_max_rows is None:  # decided once, before the fork: every worker alike
             rows, why = choose_max_rows(pipeline.timed_predict())
         else:
             rows, why = settings.batch_max_rows, f"BYOC_BATCH_MAX_ROWS={settings.batch_max_rows}"

@@ -240,6 +240,19 @@ def test_a_leader_waits_for_a_request_being_decoded_and_no_longer_than_that() ->
     assert answers["late"].tolist() == [20]
 
 
+def test_an_uncounted_arrival_is_not_waited_for() -> None:
+    """A user's input_fn decodes under the model's turn: a leader must not wait for it."""
+    model = FakeModel()
+    batcher = Batcher(model, max_rows=64, wait_seconds=JOIN)
+    with batcher.arriving(counted=False) as arrival:
+        assert batcher._arriving == 0
+        early = Request(batcher, rows(1))
+        early.start()
+        assert early.answer().tolist() == [10]  # at once, not after JOIN seconds
+        assert arrival.submit(rows(2), context(), batch_key(rows(2), "predictions")).tolist() == [20]
+    assert batcher._arriving == 0
+
+
 def test_exclusive_waits_for_the_model_turn() -> None:
     model = FakeModel()
     batcher = Batcher(model, max_rows=64, wait_seconds=0)
