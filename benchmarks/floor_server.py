@@ -40,6 +40,7 @@ def read_then_constant(environ: dict, start_response) -> list[bytes]:
 def main() -> int:
     configure_logging()
     settings = ServingSettings.from_env()
+    settings = settings.resolved(settings.batch_max_rows or 1)  # serve's threads for an unbatched model
     gc.collect()
     gc.freeze()  # as serve does
     app = read_then_constant if os.environ.get("FLOOR_READ_BODY") == "1" else constant

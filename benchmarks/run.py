@@ -6,9 +6,13 @@
     .venv/bin/python benchmarks/run.py                        # the full run, about 10 minutes
     .venv/bin/python benchmarks/run.py --only serving,memory  # some sections
 
-Sections (issue 5):
+Sections (issue 5, issue 11):
   serving   one-row CSV and JSON /invocations under wrk (keep-alive) at concurrency 1, 8, 32,
             against the same gunicorn configuration serving a bare WSGI callable (the floor).
+  batching  one-row CSV under wrk, each model served batched (BYOC_BATCH_MAX_ROWS=256) and
+            unbatched (=1) side by side: the default 100-tree random forest at 1, 8 and 32
+            connections, a decision tree and the logistic regression at 8 (those two also against
+            the bare floor, in the configuration `serve` chooses for them by default).
   payloads  6 MB and 50 MB CSV bodies end to end, against decode + predict + encode in a
             process that waits between repeats as the server's worker does (the in-process
             floor, benchmarks/inprocess_floor.py) and in this busy one; the CSV decoder
@@ -352,6 +356,27 @@ def busiest_share(before: dict[int, float], after: dict[int, float], master: int
     return max(used.values()) / total if total > 0 else 1.0
 
 
+def measured_wrk(target: Process, body: Path, kind: str, connections: int, duration: float,
+                 scratch: Path) -> dict[str, Any]:
+    """A wrk run, with the server's CPU per request and how its workers shared the load.
+
+    gthread keeps a keep-alive connection on the worker that accepted it, and wrk's connections
+    often all land on one worker: half the capacity, by chance. A run like that is made again
+    (up to 3 more times), so that runs compare the configuration's capacity rather than the luck
+    of the accept.
+    """
+    for attempt in range(4):
+        cpu = cpu_by_pid(target)
+        result: dict[str, Any] = wrk(target.port, body, kind, connections, duration, scratch)
+        after = cpu_by_pid(target)
+        result["server_cpu_us"] = (sum(after.values()) - sum(cpu.values())) / max(1, result["requests"]) * 1e6
+        result["busiest_worker_share"] = busiest_share(cpu, after, target.process.pid)
+        result["attempts"] = attempt + 1
+        if connections < 2 or len(after) < 3 or result["busiest_worker_share"] <= 0.75:
+            break
+    return result
+
+
 def bench_serving(config: Config, scratch: Path, report: Report) -> None:
     from benchmarks.noop_model import ConstantModel
 
@@ -383,20 +408,7 @@ def bench_serving(config: Config, scratch: Path, report: Report) -> None:
                 runs = [("floor", floor, "text/csv"), ("csv", serve, "text/csv"),
                         ("json", serve, "application/json"), ("csv-noop", bare, "text/csv")]
                 for name, target, kind in runs:
-                    # gthread keeps a keep-alive connection on the worker that accepted it, and
-                    # wrk's connections often all land on one worker: half the capacity, by
-                    # chance. A run like that is made again (up to 3 more times), so that runs
-                    # compare the configuration's capacity rather than the luck of the accept.
-                    for attempt in range(4):
-                        cpu = cpu_by_pid(target)
-                        result = wrk(target.port, bodies[kind], kind, connections, config.duration, scratch)
-                        after = cpu_by_pid(target)
-                        result["server_cpu_us"] = ((sum(after.values()) - sum(cpu.values()))
-                                                   / max(1, result["requests"]) * 1e6)
-                        result["busiest_worker_share"] = busiest_share(cpu, after, target.process.pid)
-                        result["attempts"] = attempt + 1
-                        if connections < 2 or len(after) < 3 or result["busiest_worker_share"] <= 0.75:
-                            break
+                    result = measured_wrk(target, bodies[kind], kind, connections, config.duration, scratch)
                     rounds.setdefault((name, connections), []).append(result)
                     print(f"  serving round {round_ + 1} {name:8} c={connections:<3} {result['rps']:8.0f} rps  "
                           f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  server CPU "
@@ -460,6 +472,123 @@ def bench_serving(config: Config, scratch: Path, report: Report) -> None:
             report.rows[-1]["ratio"] = point["p99_ratio"]
             if point["errors"]:
                 report.add("serving", f"{name} c={connections} errors", point["errors"], "count",
+                           target="0", met=False)
+
+
+def batching_models(base: Path) -> dict[str, Paths]:
+    """The models of the batching section: the template's default (a 100-tree random forest) and
+    two cheap ones (a decision tree; the logistic regression of the serving section)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5000, FEATURES))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return {
+        "forest": save_model(base / "forest", RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)),
+        "tree": save_model(base / "tree", DecisionTreeClassifier(random_state=0).fit(X, y)),
+        "logistic": small_model(base / "logistic"),
+    }
+
+
+#: (model, connections) points of the batching section; each is run batched and unbatched.
+BATCHING_POINTS = [("forest", 1), ("forest", 8), ("forest", 32), ("tree", 8), ("logistic", 8)]
+
+
+def bench_batching(config: Config, scratch: Path, report: Report) -> None:
+    """Issue 11: each model served batched (BYOC_BATCH_MAX_ROWS=256) and unbatched (=1), side by
+    side, with the default `serve` chooses (from the start-up log) and the bare floor at c=8."""
+    need_wrk()
+    models = batching_models(scratch / "batching")
+    body = scratch / "row.csv"
+    body.write_bytes(one_row())
+    floor_command = [sys.executable, str(ROOT / "benchmarks" / "floor_server.py")]
+    servers: dict[tuple[str, str], Process] = {}
+    floor = Process(models["logistic"].base, floor_command)
+    try:
+        for name, paths in models.items():
+            for mode, rows in (("batched", "256"), ("unbatched", "1")):
+                servers[(name, mode)] = Process(paths.base, BYOC_BATCH_MAX_ROWS=rows)
+            servers[(name, "default")] = Process(paths.base)
+        for process in (floor, *servers.values()):
+            process.wait_ping()
+        defaults = {}
+        for name in models:
+            found = servers[(name, "default")].line_time(r"Batching: ")
+            defaults[name] = "on" if found and "Batching: up to" in found[1] else "off"
+            print(f"  batching: {name} default {defaults[name]}: {found[1].split('Batching: ', 1)[1].strip() if found else '?'}",
+                  flush=True)
+        for process in servers.values():  # warm up, and the answers are those of the model
+            status, answer = post(process.port, body.read_bytes())
+            assert status == 200, answer
+            wrk(process.port, body, "text/csv", 8, 1, scratch)
+        wrk(floor.port, body, "text/csv", 8, 1, scratch)
+        rounds: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        for round_ in range(config.rounds):
+            floor_run = False
+            for name, connections in BATCHING_POINTS:
+                # Interleaved, so that drift on a shared machine hits both modes alike; the floor
+                # once a round, with the first point at 8 connections.
+                runs = [("batched", servers[(name, "batched")]), ("unbatched", servers[(name, "unbatched")])]
+                if connections == 8 and not floor_run:
+                    runs.insert(0, ("floor", floor))
+                    floor_run = True
+                for mode, target in runs:
+                    result = measured_wrk(target, body, "text/csv", connections, config.duration, scratch)
+                    key = ("floor", "floor", 8) if mode == "floor" else (name, mode, connections)
+                    rounds.setdefault(key, []).append(result)
+                    print(f"  batching round {round_ + 1} {key[0]:8} {mode:9} c={connections:<3} {result['rps']:8.0f} rps"
+                          f"  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  errors {result['errors']}",
+                          flush=True)
+    finally:
+        for process in (floor, *servers.values()):
+            process.stop()
+    points = []
+    for (name, mode, connections), runs_ in rounds.items():
+        point: dict[str, Any] = {key: statistics.median(r[key] for r in runs_)
+                                 for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us")}
+        point.update(model=name, mode=mode, connections=connections, errors=sum(r["errors"] for r in runs_),
+                     rounds=runs_)
+        points.append(point)
+    report.data["batching"] = {"points": points, "defaults": defaults}
+    by = {(p["model"], p["mode"], p["connections"]): p for p in points}
+    floor_point = by[("floor", "floor", 8)]
+    report.add("batching", "floor c=8", floor_point["rps"], "rps")
+    report.add("batching", "floor c=8 p99", floor_point["p99_ms"], "ms")
+    for name, connections in BATCHING_POINTS:
+        batched, unbatched = by[(name, "batched", connections)], by[(name, "unbatched", connections)]
+        # Each batched run against the unbatched run just after it, then the median.
+        pairs = list(zip(batched["rounds"], unbatched["rounds"]))
+        rps_ratio = statistics.median(b["rps"] / u["rps"] for b, u in pairs)
+        p99_ratio = statistics.median(b["p99_ms"] / u["p99_ms"] for b, u in pairs)
+        target, met = "", None
+        if name == "forest" and connections == 32:
+            target, met = ">= 5x unbatched", rps_ratio >= 5
+        elif name == "forest" and connections == 1:
+            target, met = "within 10% of unbatched", rps_ratio >= 0.9
+        report.add("batching", f"{name} c={connections} batched rps", batched["rps"], "rps",
+                   reference=unbatched["rps"], reference_name="unbatched", target=target, met=met)
+        report.rows[-1]["ratio"] = rps_ratio
+        p99_target = "<= 2x unbatched" if name == "forest" and connections == 32 else ""
+        report.add("batching", f"{name} c={connections} batched p99", batched["p99_ms"], "ms",
+                   reference=unbatched["p99_ms"], reference_name="unbatched p99", target=p99_target,
+                   met=p99_ratio <= 2 if p99_target else None)
+        report.rows[-1]["ratio"] = p99_ratio
+        if connections == 8 and name in ("tree", "logistic"):
+            chosen = by[(name, "batched" if defaults[name] == "on" else "unbatched", 8)]
+            floors = rounds[("floor", "floor", 8)]
+            mine = rounds[(name, "batched" if defaults[name] == "on" else "unbatched", 8)]
+            report.add("batching", f"{name} c=8 default ({defaults[name]}) rps", chosen["rps"], "rps",
+                       reference=floor_point["rps"], reference_name="floor rps", target=">= 0.6x floor",
+                       met=statistics.median(m["rps"] / f["rps"] for m, f in zip(mine, floors)) >= 0.6)
+            report.rows[-1]["ratio"] = statistics.median(m["rps"] / f["rps"] for m, f in zip(mine, floors))
+            report.add("batching", f"{name} c=8 default ({defaults[name]}) p99", chosen["p99_ms"], "ms",
+                       reference=floor_point["p99_ms"], reference_name="floor p99", target="<= 2x floor",
+                       met=statistics.median(m["p99_ms"] / f["p99_ms"] for m, f in zip(mine, floors)) <= 2)
+            report.rows[-1]["ratio"] = statistics.median(m["p99_ms"] / f["p99_ms"] for m, f in zip(mine, floors))
+        for point in (batched, unbatched):
+            if point["errors"]:
+                report.add("batching", f"{name} c={connections} {point['mode']} errors", point["errors"], "count",
                            target="0", met=False)
 
 
@@ -957,6 +1086,31 @@ def plots(report: Report, folder: Path) -> list[Path]:
             ax.legend()
         fig.suptitle("one-row /invocations vs a bare WSGI floor (same gunicorn config)")
         save(fig, "serving.png")
+    if "batching" in report.data:
+        points = report.data["batching"]["points"]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for name, style in (("forest", "-"), ("tree", ":"), ("logistic", "--")):
+            for mode, marker in (("batched", "o"), ("unbatched", "s")):
+                mine = sorted((p for p in points if p["model"] == name and p["mode"] == mode),
+                              key=lambda p: p["connections"])
+                if not mine:
+                    continue
+                xs = [p["connections"] for p in mine]
+                axes[0].plot(xs, [p["rps"] for p in mine], marker=marker, linestyle=style, label=f"{name}, {mode}")
+                axes[1].plot(xs, [p["p99_ms"] for p in mine], marker=marker, linestyle=style, label=f"{name}, {mode}")
+        floor_points = [p for p in points if p["model"] == "floor"]
+        for point in floor_points:
+            axes[0].plot([point["connections"]], [point["rps"]], "k*", markersize=10, label="bare floor")
+            axes[1].plot([point["connections"]], [point["p99_ms"]], "k*", markersize=10, label="bare floor")
+        for ax, title in zip(axes, ("requests per second", "p99 latency (ms)")):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xticks([1, 8, 32], ["1", "8", "32"])
+            ax.set_xlabel("connections")
+            ax.set_title(title)
+            ax.legend(fontsize=8)
+        fig.suptitle("one-row CSV, batched (BYOC_BATCH_MAX_ROWS=256) and unbatched (=1)")
+        save(fig, "batching.png")
     if "payloads" in report.data:
         points = report.data["payloads"]["points"]
         fig, ax = plt.subplots(figsize=(9, 4))
@@ -1017,7 +1171,7 @@ def plots(report: Report, folder: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs: a sanity check")
-    parser.add_argument("--only", default="serving,payloads,startup,memory,training,tables",
+    parser.add_argument("--only", default="serving,batching,payloads,startup,memory,training,tables",
                         help="comma-separated sections (default: all)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 3, 5 rounds; quick 2, 1 round)")
     parser.add_argument("--big-model-mb", type=float, help="size of the large model (default 500; quick 60)")
@@ -1027,10 +1181,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = Config.make(args)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"serving", "payloads", "startup", "memory", "training", "tables"}
+    unknown = set(sections) - {"serving", "batching", "payloads", "startup", "memory", "training", "tables"}
     if unknown:
         parser.error(f"unknown section(s): {sorted(unknown)}")
-    if "serving" in sections:
+    if {"serving", "batching"} & set(sections):
         need_wrk()
     args.out.mkdir(parents=True, exist_ok=True)
     report = Report()

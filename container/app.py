@@ -24,11 +24,13 @@ import os
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable, Iterable
+from contextlib import nullcontext
+from typing import Any, Callable, Iterable, Sequence
 
 from werkzeug.datastructures import EnvironHeaders
 
 from . import codecs
+from .batching import Batcher
 from .body import read_request_body
 from .errors import ByocError, MethodNotAllowed, NotFound, PredictionError, RequestError, http_status
 from .inference import (
@@ -66,9 +68,15 @@ class ServingApp:
         self.pipeline = pipeline
         self.settings = settings
         self.deadline = RequestDeadline(settings.timeout)
-        # One prediction at a time per worker by default, whatever the threads: a model (or a
-        # user's hook) need not be thread-safe. (/ping needs no thread: container.worker.)
-        self.turns = threading.BoundedSemaphore(settings.predictions)
+        # One model call at a time per worker by default, whatever the threads: a model (or a
+        # user's hook) need not be thread-safe. The calls are batches (container.batching) when
+        # settings.batch_max_rows > 1; a user's input_fn, output_fn or transform_fn takes a turn too.
+        self.batcher = Batcher(pipeline.predict, max_rows=settings.batch_max_rows or 1,
+                               wait_seconds=settings.batch_wait, turns=settings.predictions,
+                               copy=("classes",), track=self.deadline.track)
+        custom = set(pipeline.custom)
+        self._decode_turn = self.batcher.exclusive if "input_fn" in custom else nullcontext
+        self._encode_turn = self.batcher.exclusive if "output_fn" in custom else nullcontext
         parameters = json.dumps(settings.execution_parameters()).encode()
         self._parameters: Answer = (
             "200 OK", [("Content-Type", codecs.JSON), ("Content-Length", str(len(parameters)))], parameters)
@@ -143,10 +151,20 @@ class ServingApp:
     def predict(self, body: bytes, context: RequestContext) -> tuple[bytes, str]:
         """The one place the pipeline is called: (response body, its content type).
 
-        MODEL_SERVER_TIMEOUT counts from the prediction's turn: waiting for it is not being stuck.
+        Each request decodes and encodes its own body in its own thread; its prediction goes
+        through the worker's Batcher, alone or with others'. MODEL_SERVER_TIMEOUT counts each
+        step from its start: waiting for a turn or a batch is not being stuck.
         """
-        with self.turns, self.deadline.track(context.request_id):
-            return self.pipeline.invoke(body, context)
+        pipeline, request_id = self.pipeline, context.request_id
+        if pipeline.transform_fn is not None:
+            with self.batcher.exclusive(), self.deadline.track(request_id):
+                return pipeline.transform(body, context)
+        with self.batcher.arriving(counted=self._decode_turn is nullcontext) as arrival:
+            with self._decode_turn(), self.deadline.track(request_id):
+                data = pipeline.decode(body, context)
+            prediction = arrival.submit(data, context, pipeline.batch_key(data, context), request_id)
+        with self._encode_turn(), self.deadline.track(request_id):
+            return pipeline.encode(prediction, context)
 
 
 def error_answer(error: BaseException, request_id: str, where: str) -> Answer:
@@ -235,11 +253,12 @@ class RequestDeadline:
         self._lock = threading.Lock()
         self._watcher_pid: int | None = None
 
-    def track(self, request_id: str) -> "_Tracked":
+    def track(self, request_ids: str | Sequence[str]) -> "_Tracked":
+        """A step of one request, or of every request in a batch, from now."""
         if self._watcher_pid != os.getpid():  # first request in this (forked) worker
             self._watcher_pid = os.getpid()
             threading.Thread(target=self._watch, name="request-deadline", daemon=True).start()
-        return _Tracked(self, request_id)
+        return _Tracked(self, (request_ids,) if isinstance(request_ids, str) else tuple(request_ids))
 
     def _watch(self) -> None:
         while True:
@@ -255,13 +274,16 @@ class RequestDeadline:
 
 
 class _Tracked:
-    def __init__(self, deadline: RequestDeadline, request_id: str) -> None:
-        self.deadline, self.request_id = deadline, request_id
+    def __init__(self, deadline: RequestDeadline, request_ids: tuple[str, ...]) -> None:
+        self.deadline, self.request_ids = deadline, request_ids
 
     def __enter__(self) -> None:
+        now = time.monotonic()
         with self.deadline._lock:
-            self.deadline._inflight[self.request_id] = time.monotonic()
+            for request_id in self.request_ids:
+                self.deadline._inflight[request_id] = now
 
     def __exit__(self, *exc: object) -> None:
         with self.deadline._lock:
-            self.deadline._inflight.pop(self.request_id, None)
+            for request_id in self.request_ids:
+                self.deadline._inflight.pop(request_id, None)

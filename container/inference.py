@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import numpy as np
 
 from . import artifacts, codecs, hooks
+from .batching import BATCHABLE_ATTRIBUTE, batch_key
 from .errors import ByocError, ConfigError, ModelLoadError, PredictionError, RequestError
 from .schema import Schema
 from .settings import ServingSettings
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 OUTPUTS = ("predictions", "probabilities")
+#: Inputs up to this many values get the fast path's finiteness check (benchmarks/fast_path.py):
+#: beyond it scikit-learn's check costs about what ours does, and batch transform's large requests
+#: gain nothing from skipping it.
+FINITE_CHECK_MAX_VALUES = 1 << 16
 
 
 @dataclass
@@ -103,9 +109,44 @@ def default_predict_fn(input_data: Any, model: Any, context: RequestContext | No
         classes = getattr(model, "classes_", None)
         context.classes = None if classes is None else np.asarray(classes).tolist()
     try:
+        if _known_finite(input_data):
+            with _AssumeFinite():
+                return method(input_data)
         return method(input_data)
     except ValueError as exc:  # scikit-learn's word for "this input is not acceptable"
         raise RequestError(f"The model rejected the input: {exc}") from None
+
+
+def _known_finite(data: Any) -> bool:
+    """A float array without NaN or infinity: scikit-learn's own finiteness check would find nothing.
+
+    The decoders refuse infinities but keep NaN for a missing value (CSV's empty field, JSON's
+    null, an NPY's NaN; models trained with missing values take it), so it is looked for here.
+    A sum is finite only if every value is (NaN and infinity propagate; a sum that overflows
+    says no, which only keeps scikit-learn's check), and costs less than np.isfinite(...).all().
+    Anything that is not a float ndarray (a custom input_fn's, rows of objects) keeps the check.
+    """
+    return (type(data) is np.ndarray and data.dtype.kind == "f" and data.size < FINITE_CHECK_MAX_VALUES
+            and math.isfinite(data.sum()))
+
+
+class _AssumeFinite:
+    """scikit-learn's assume_finite for one call (benchmarks/fast_path.py measures what it saves).
+
+    set_config and get_config, not config_context: the same public switch, thread-local in the same
+    way, in 2 us rather than 10-16 us (config_context copies and resets every setting).
+    """
+
+    def __enter__(self) -> None:
+        from sklearn import get_config, set_config  # here: importing container.inference need not load sklearn
+
+        self.before = get_config()["assume_finite"]
+        set_config(assume_finite=True)
+
+    def __exit__(self, *exc: object) -> None:
+        from sklearn import set_config
+
+        set_config(assume_finite=self.before)
 
 
 def default_output_fn(prediction: Any, accept: str, context: RequestContext | None = None) -> bytes:
@@ -177,16 +218,73 @@ class InferencePipeline:
         if self.model is None and not get("model_fn"):
             raise ModelLoadError(f"No model was loaded from {model_dir}.")
 
+    @property
+    def batchable(self) -> bool:
+        """Whether requests may share a predict_fn call: the default predict_fn, or one that says
+        it can (``predict_fn.batchable = True``, docs/hooks.md); never with transform_fn."""
+        if self.transform_fn is not None:
+            return False
+        return self.predict_fn.fn is default_predict_fn or getattr(self.predict_fn.fn, BATCHABLE_ATTRIBUTE, False) is True
+
+    def batch_key(self, data: Any, context: RequestContext) -> Hashable | None:
+        """What a request's decoded input must share with others to be predicted in one call
+        (container.batching.batch_key); None: predicted alone."""
+        if not self.batchable:
+            return None
+        custom = self.predict_fn.fn is not default_predict_fn
+        return batch_key(data, context.output, context.custom_attributes if custom else None)
+
+    def sample_input(self) -> np.ndarray | None:
+        """One row the model takes (zeros, and each categorical feature's first category), to time
+        predict_fn at start-up; None when the model's width is unknown."""
+        schema = self.schema
+        width = schema.n_features if schema is not None else getattr(self.model, "n_features_in_", None)
+        if not isinstance(width, (int, np.integer)) or width < 1:
+            return None
+        if schema is None or not schema.categorical:
+            return np.zeros((1, int(width)))
+        row = np.zeros((1, int(width)), dtype=object)
+        row[:] = 0.0
+        for position in schema.categorical:
+            categories = schema.features[position].categories
+            row[0, position] = categories[0] if categories else ""
+        return row
+
+    def timed_predict(self) -> Callable[[], Any] | None:
+        """A one-row prediction, for container.batching.choose_max_rows; None if not batchable."""
+        data = self.sample_input()
+        if not self.batchable or data is None:
+            return None
+        context = RequestContext(request_id="start-up", content_type=None, accept=codecs.JSON, schema=self.schema)
+        return lambda: self.predict(data, context)
+
     def invoke(self, body: bytes, context: RequestContext) -> tuple[bytes, str]:
-        """Answer one request: (response body, response content type)."""
+        """Answer one request alone: (response body, response content type)."""
+        if self.transform_fn is not None:
+            return self.transform(body, context)
+        return self.encode(self.predict(self.decode(body, context), context), context)
+
+    # The steps of invoke(), which container.app calls one by one so that predict() can be batched.
+
+    def transform(self, body: bytes, context: RequestContext) -> tuple[bytes, str]:
+        """transform_fn, which does all three steps."""
+        assert self.transform_fn is not None
         if context.schema is None:
             context.schema = self.schema
-        if self.transform_fn is not None:
-            result = self._call(self.transform_fn, self.model, body, context.content_type,
-                                context.accept, context=context, stage="transform_fn")
-            return _as_response(result, context.accept)
-        data = self._call(self.input_fn, body, context.content_type, context=context, stage="input_fn")
-        prediction = self._call(self.predict_fn, data, self.model, context=context, stage="predict_fn")
+        result = self._call(self.transform_fn, self.model, body, context.content_type,
+                            context.accept, context=context, stage="transform_fn")
+        return _as_response(result, context.accept)
+
+    def decode(self, body: bytes, context: RequestContext) -> Any:
+        if context.schema is None:
+            context.schema = self.schema
+        return self._call(self.input_fn, body, context.content_type, context=context, stage="input_fn")
+
+    def predict(self, data: Any, context: RequestContext) -> Any:
+        """predict_fn on one request's input, or on several requests' rows (container.batching)."""
+        return self._call(self.predict_fn, data, self.model, context=context, stage="predict_fn")
+
+    def encode(self, prediction: Any, context: RequestContext) -> tuple[bytes, str]:
         result = self._call(self.output_fn, prediction, context.accept, context=context, stage="output_fn")
         return _as_response(result, context.accept)
 

@@ -20,11 +20,12 @@ from gunicorn.app.base import BaseApplication
 
 from . import artifacts, privileges
 from .app import ServingApp
+from .batching import choose_max_rows
 from .errors import ByocError
 from .inference import InferencePipeline
 from .logs import configure_logging
 from .paths import Paths
-from .settings import GRACEFUL_TIMEOUT, KEEPALIVE_SECONDS, ServingSettings
+from .settings import GRACEFUL_TIMEOUT, KEEPALIVE_SECONDS, ServingSettings, default_workers
 
 log = logging.getLogger("container.server")
 
@@ -52,8 +53,27 @@ class GunicornServer(BaseApplication):
         return self.application
 
 
+def pool_share(workers: int) -> int:
+    """Each worker's share of the cores, for its BLAS and OpenMP thread pools."""
+    return max(1, default_workers() // max(1, workers))
+
+
+def size_thread_pools(server: Any, worker: Any) -> None:
+    """gunicorn's post_fork: this worker's BLAS/OpenMP pools get its share of the cores.
+
+    Loaded in the master, those libraries size their pools to every core; N workers predicting
+    at once would then run N x cores threads on the cores and slow each other down.
+    """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    limit = pool_share(server.cfg.workers)
+    threadpool_limits(limits=limit)
+    worker.log.debug("BLAS/OpenMP thread pools of worker %d: %d thread(s).", worker.pid, limit)
+
+
 def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
     return {
+        "post_fork": size_thread_pools,
         "bind": [settings.bind],
         "workers": settings.workers,
         # gthread (threaded workers keep connections alive between requests; sync workers
@@ -80,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ServingSettings.from_env()
         pipeline = InferencePipeline(paths.model_dir, settings)
+        loaded = time.monotonic()
+        if settings.batch_max_rows is None:  # decided once, before the fork: every worker alike
+            rows, why = choose_max_rows(pipeline.timed_predict())
+        else:
+            rows, why = settings.batch_max_rows, f"BYOC_BATCH_MAX_ROWS={settings.batch_max_rows}"
+        settings = settings.resolved(rows)
+        pipeline.settings = settings
         app = ServingApp(pipeline, settings)
     except ByocError as exc:
         log.error("Cannot serve: %s", exc)
@@ -93,12 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "Model loaded from %s in %.2f s (%s); hooks: %s. Serving on %s with %d worker(s) x %d thread(s), "
         "%d prediction(s) at a time, timeout %d s, payload limit %s%s.",
-        paths.model_dir, time.monotonic() - started, type(pipeline.model).__name__,
+        paths.model_dir, loaded - started, type(pipeline.model).__name__,
         ", ".join(pipeline.custom) or "defaults", settings.bind, settings.workers, settings.threads,
         settings.predictions, settings.timeout,
         f"{settings.max_payload_mb:g} MB" if settings.max_payload_bytes else "none",
         "; batch transform (SAGEMAKER_BATCH)" if settings.batch else "",
     )
+    if settings.batching:
+        log.info("Batching: up to %d rows a call, waiting up to %g ms for requests being decoded (%s).",
+                 settings.batch_max_rows, settings.batch_wait * 1e3, why)
+    else:
+        log.info("Batching: off (%s).", why)
     if settings.safe_port_range:
         log.info("SAGEMAKER_SAFE_PORT_RANGE %d-%d (this server needs no extra port).", *settings.safe_port_range)
     # Objects that exist now live as long as the server: keep the collector from touching

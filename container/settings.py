@@ -10,6 +10,12 @@ long, or an average under MIN_READ_RATE once that long has passed, ends it with 
 end of a SageMaker endpoint buffers requests, but local runs, batch transform and other proxies
 do not: without a bound, a slow client holds what reads its request for as long as it likes.
 
+BYOC_BATCH_MAX_ROWS and BYOC_BATCH_WAIT_MS set adaptive batching (container.batching): the most
+rows a worker predicts in one call, and how long the call may wait for requests the worker is
+still decoding. BYOC_BATCH_MAX_ROWS=1 turns batching off; unset, `serve` decides at start-up by
+timing a prediction (container.batching.choose_max_rows). Threads per worker (BYOC_WORKER_THREADS)
+follow: a batch needs requests waiting, so a worker that batches runs more threads.
+
 SAGEMAKER_BATCH=true (any case: local mode sends "True") says the server runs a batch
 transform, whose requests may take up to the job's InvocationsTimeoutInSeconds (600 s unless
 set), not a real-time endpoint's 60 s: MODEL_SERVER_TIMEOUT then defaults to 600 s, so a
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from .errors import ConfigError
@@ -39,6 +45,12 @@ MAX_BATCH_PAYLOAD_PRODUCT = 100  # MaxConcurrentTransforms x MaxPayloadInMB must
 DEFAULT_READ_TIMEOUT = 20
 #: Bytes per second a request must average once BYOC_READ_TIMEOUT has passed (512 kbit/s).
 MIN_READ_RATE = 64 * 1024
+#: Threads per worker without and with batching (BYOC_WORKER_THREADS overrides both): with batching,
+#: one request per thread can wait for the next batch, so 16 threads lets 16 requests share a call.
+THREADS_UNBATCHED = 2
+THREADS_BATCHED = 16
+#: BYOC_BATCH_WAIT_MS's default: a leader waits at most this long for requests still being decoded.
+DEFAULT_BATCH_WAIT_MS = 2.0
 
 
 @dataclass(frozen=True)
@@ -47,12 +59,18 @@ class ServingSettings:
     port: int = DEFAULT_PORT
     safe_port_range: tuple[int, int] | None = None
     workers: int = 1
-    #: gunicorn's threads per worker: two, so that the next request waits for its turn ready to
-    #: go, and a chunked body is read while a prediction runs. (/ping needs none: the worker
-    #: answers it on its event loop, container.worker.)
-    threads: int = 2
-    #: Predictions a worker runs at once; the other threads read chunked bodies and wait their turn.
+    #: gunicorn's threads per worker; None until `serve` knows whether it batches (resolved()):
+    #: two without batching, so that the next request waits for its turn ready to go, and a
+    #: chunked body is read while a prediction runs; THREADS_BATCHED with it. (/ping needs none:
+    #: the worker answers it on its event loop, container.worker.)
+    threads: int | None = None
+    #: Model calls a worker runs at once (a batch is one); the other threads wait their turn.
     predictions: int = 1
+    #: BYOC_BATCH_MAX_ROWS: the most rows in one model call; 1 turns batching off; None: decided
+    #: at start-up by timing a prediction (resolved()).
+    batch_max_rows: int | None = None
+    #: BYOC_BATCH_WAIT_MS, in seconds: how long a batch may wait for requests still being decoded.
+    batch_wait: float = DEFAULT_BATCH_WAIT_MS / 1000
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
     default_accept: str | None = None
@@ -61,6 +79,20 @@ class ServingSettings:
     default_output: str = "predictions"
     #: BYOC_READ_TIMEOUT: the longest pause in a request's arrival, and the grace before MIN_READ_RATE.
     read_timeout: float = DEFAULT_READ_TIMEOUT
+
+    @property
+    def batching(self) -> bool:
+        return (self.batch_max_rows or 1) > 1
+
+    def resolved(self, batch_max_rows: int) -> "ServingSettings":
+        """These settings with batching decided (BYOC_BATCH_MAX_ROWS, else `batch_max_rows`) and the
+        threads that follow from it (BYOC_WORKER_THREADS, else THREADS_BATCHED or THREADS_UNBATCHED)."""
+        rows = self.batch_max_rows or batch_max_rows
+        threads = self.threads or (THREADS_BATCHED if rows > 1 else THREADS_UNBATCHED)
+        if self.predictions > threads:
+            raise ConfigError(f"BYOC_PREDICTIONS_PER_WORKER={self.predictions} is more than BYOC_WORKER_THREADS="
+                              f"{threads}: a worker runs at most one request per thread.")
+        return replace(self, batch_max_rows=rows, threads=threads)
 
     @property
     def max_payload_bytes(self) -> int | None:
@@ -95,10 +127,10 @@ class ServingSettings:
         safe = _port_range(env.get("SAGEMAKER_SAFE_PORT_RANGE"))
         workers = _int(env, ("MODEL_SERVER_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS"),
                        default_workers(), low=1, high=256)
-        threads = _int(env, "BYOC_WORKER_THREADS", 2, low=1, high=64)
+        threads = _int(env, "BYOC_WORKER_THREADS", 0, low=1, high=64) or None
         predictions = _int(env, "BYOC_PREDICTIONS_PER_WORKER", 1, low=1, high=64)
         batch = env.get("SAGEMAKER_BATCH", "").strip().lower() == "true"
-        if predictions > threads:
+        if threads is not None and predictions > threads:
             raise ConfigError(f"BYOC_PREDICTIONS_PER_WORKER={predictions} is more than BYOC_WORKER_THREADS="
                               f"{threads}: a worker runs at most one request per thread.")
         return cls(
@@ -115,6 +147,8 @@ class ServingSettings:
             batch=batch,
             default_output=_choice(env, "BYOC_DEFAULT_OUTPUT", ("predictions", "probabilities")),
             read_timeout=_seconds(env, "BYOC_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            batch_max_rows=_int(env, "BYOC_BATCH_MAX_ROWS", 0, low=1, high=100_000) or None,
+            batch_wait=_milliseconds(env, "BYOC_BATCH_WAIT_MS", DEFAULT_BATCH_WAIT_MS),
         )
 
 
@@ -165,6 +199,20 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not (math.isfinite(value) and 0 < value <= 3600):
         raise ConfigError(f"{name}={raw!r} is out of range (0, 3600] seconds.")
     return value
+
+
+def _milliseconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A wait in milliseconds (0 to 1000), as seconds."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default / 1000
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of milliseconds.") from None
+    if not (math.isfinite(value) and 0 <= value <= 1000):
+        raise ConfigError(f"{name}={raw!r} is out of range [0, 1000] milliseconds.")
+    return value / 1000
 
 
 def _media_type(env: Mapping[str, str], name: str) -> str | None:

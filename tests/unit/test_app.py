@@ -286,7 +286,7 @@ def test_a_500_is_json_and_its_traceback_is_in_the_log_only(model_dir: Path, whe
     if where == "hook":
         app.pipeline.predict_fn = Hook(fail, 2)
     else:
-        app.pipeline.invoke = fail  # type: ignore[method-assign]
+        app.pipeline.decode = fail  # type: ignore[method-assign]
     caplog.set_level(logging.INFO, logger="container")
     response = Client(app).post("/invocations", data=ROW, content_type="text/csv")
     request_id = response.headers[REQUEST_ID_HEADER]

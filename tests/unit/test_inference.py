@@ -112,3 +112,66 @@ def test_output_fn_results(result, expected) -> None:
 def test_output_fn_returning_an_array_is_a_prediction_error() -> None:
     with pytest.raises(PredictionError, match="must return bytes or str"):
         inference._as_response(np.array([1, 2]), "text/csv")
+
+
+# -- the fast path: assume_finite only where scikit-learn's own check would find nothing -------
+
+
+class ConfigSpy:
+    """A model that records scikit-learn's assume_finite at each predict."""
+
+    n_features_in_ = 2
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import sklearn
+
+        self.seen.append(sklearn.get_config()["assume_finite"])
+        return np.zeros(len(X))
+
+
+def npy(array: np.ndarray, fortran: bool = False) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asfortranarray(array) if fortran else array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("body", "content_type", "finite"), [
+    (b"1,2\n3,4\n", "text/csv", True),
+    (b"[[1, 2], [3, 4]]", "application/json", True),
+    (b"[1, 2]\n[3, 4]\n", "application/jsonlines", True),
+    (npy(np.array([[1.0, 2.0], [3.0, 4.0]])), "application/x-npy", True),
+    (npy(np.array([[1.0, 2.0], [3.0, 4.0]]), fortran=True), "application/x-npy", True),
+    (npy(np.array([[1, 2]], dtype=np.int32)), "application/x-npy", True),
+    # Missing values reach the model as NaN: scikit-learn must still look for them.
+    (b"1,\n3,4\n", "text/csv", False),
+    (b"[[1, null]]", "application/json", False),
+    (b"[null, 2]\n", "application/jsonlines", False),
+    (npy(np.array([[1.0, np.nan]])), "application/x-npy", False),
+])
+def test_every_decoder_path_gets_assume_finite_only_without_nan(body: bytes, content_type: str,
+                                                                finite: bool) -> None:
+    from container import codecs
+    from container.schema import Schema
+
+    data = codecs.decode(body, content_type, Schema.numeric(2))  # a trained model's schema: missing values read
+    assert data.dtype == np.float64 and data.shape[1] == 2  # what the default predict_fn is given
+    assert inference._known_finite(data) is finite
+    spy = ConfigSpy()
+    inference.default_predict_fn(data, spy, context())
+    assert spy.seen == [finite]
+
+
+def test_nan_still_meets_scikit_learns_check_for_a_model_that_cannot_take_it(classifier) -> None:
+    with pytest.raises(RequestError, match="The model rejected the input: Input X contains NaN"):
+        inference.default_predict_fn(np.array([[np.nan, 1.0]]), classifier, context())
+
+
+def test_large_inputs_and_objects_keep_scikit_learns_checks() -> None:
+    assert not inference._known_finite(np.zeros((inference.FINITE_CHECK_MAX_VALUES, 1)))
+    assert not inference._known_finite(np.zeros((1, 2), dtype=object))
+    assert not inference._known_finite([[1.0, 2.0]])

@@ -7,10 +7,13 @@ import pytest
 from container.errors import ConfigError
 from container.settings import (
     DEFAULT_BATCH_TIMEOUT,
+    DEFAULT_BATCH_WAIT_MS,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TIMEOUT,
+    THREADS_BATCHED,
+    THREADS_UNBATCHED,
     ServingSettings,
     default_workers,
 )
@@ -22,7 +25,10 @@ def test_defaults() -> None:
     assert s.host == "0.0.0.0"
     assert s.bind == "0.0.0.0:8080"
     assert s.workers == default_workers() >= 1
-    assert (s.threads, s.predictions) == (2, 1)  # the next request waits its turn ready to go
+    # Threads follow batching, which `serve` decides once the model is loaded (resolved()).
+    assert (s.threads, s.predictions, s.batch_max_rows) == (None, 1, None)
+    assert s.batch_wait == DEFAULT_BATCH_WAIT_MS / 1000 == 0.002
+    assert not s.batching
     assert s.read_timeout == DEFAULT_READ_TIMEOUT == 20
     assert s.timeout == DEFAULT_TIMEOUT == 60
     assert s.max_payload_mb == DEFAULT_MAX_PAYLOAD_MB == 6
@@ -117,7 +123,13 @@ def test_ipv6_bind() -> None:
         ({"BYOC_DEFAULT_OUTPUT": "logits"}, "BYOC_DEFAULT_OUTPUT"),
         ({"BYOC_WORKER_THREADS": "0"}, "BYOC_WORKER_THREADS"),
         ({"BYOC_PREDICTIONS_PER_WORKER": "0"}, "BYOC_PREDICTIONS_PER_WORKER"),
-        ({"BYOC_PREDICTIONS_PER_WORKER": "3"}, "BYOC_PREDICTIONS_PER_WORKER"),  # over the 2 threads
+        ({"BYOC_PREDICTIONS_PER_WORKER": "3", "BYOC_WORKER_THREADS": "2"}, "BYOC_PREDICTIONS_PER_WORKER"),
+        ({"BYOC_BATCH_MAX_ROWS": "0"}, "BYOC_BATCH_MAX_ROWS"),
+        ({"BYOC_BATCH_MAX_ROWS": "many"}, "BYOC_BATCH_MAX_ROWS"),
+        ({"BYOC_BATCH_WAIT_MS": "-1"}, "BYOC_BATCH_WAIT_MS"),
+        ({"BYOC_BATCH_WAIT_MS": "1001"}, "BYOC_BATCH_WAIT_MS"),
+        ({"BYOC_BATCH_WAIT_MS": "nan"}, "BYOC_BATCH_WAIT_MS"),
+        ({"BYOC_BATCH_WAIT_MS": "soon"}, "BYOC_BATCH_WAIT_MS"),
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "csv"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "*/*"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
         ({"BYOC_READ_TIMEOUT": "soon"}, "BYOC_READ_TIMEOUT"),
@@ -129,6 +141,31 @@ def test_bad_values_are_config_errors_that_name_the_variable(env: dict, name: st
     with pytest.raises(ConfigError) as info:
         ServingSettings.from_env(env)
     assert name in str(info.value)
+
+
+@pytest.mark.parametrize(("env", "decided", "rows", "threads"), [
+    ({}, 1, 1, THREADS_UNBATCHED),  # timed at start-up: too cheap to batch
+    ({}, 256, 256, THREADS_BATCHED),  # timed at start-up: worth batching, so requests must wait in threads
+    ({"BYOC_BATCH_MAX_ROWS": "1"}, 256, 1, THREADS_UNBATCHED),  # the variable wins over the timing
+    ({"BYOC_BATCH_MAX_ROWS": "32"}, 1, 32, THREADS_BATCHED),
+    ({"BYOC_BATCH_MAX_ROWS": "32", "BYOC_WORKER_THREADS": "4"}, 1, 32, 4),  # threads set: they win
+    ({"BYOC_WORKER_THREADS": "3"}, 256, 256, 3),
+])
+def test_threads_follow_batching(env: dict, decided: int, rows: int, threads: int) -> None:
+    s = ServingSettings.from_env(env).resolved(decided)
+    assert (s.batch_max_rows, s.threads, s.batching) == (rows, threads, rows > 1)
+
+
+def test_batch_wait_is_read_in_milliseconds() -> None:
+    assert ServingSettings.from_env({"BYOC_BATCH_WAIT_MS": "0"}).batch_wait == 0
+    assert ServingSettings.from_env({"BYOC_BATCH_WAIT_MS": "12.5"}).batch_wait == 0.0125
+
+
+def test_more_predictions_than_the_threads_batching_leaves_is_refused() -> None:
+    settings = ServingSettings.from_env({"BYOC_PREDICTIONS_PER_WORKER": "3"})  # threads not known yet
+    assert settings.resolved(256).threads == THREADS_BATCHED
+    with pytest.raises(ConfigError, match="BYOC_PREDICTIONS_PER_WORKER=3 is more than BYOC_WORKER_THREADS=2"):
+        settings.resolved(1)
 
 
 def test_safe_port_range_is_inclusive_and_may_be_one_port() -> None:
