@@ -58,22 +58,25 @@ def pool_share(workers: int) -> int:
     return max(1, default_workers() // max(1, workers))
 
 
-def size_thread_pools(server: Any, worker: Any) -> None:
-    """gunicorn's post_fork: this worker's BLAS/OpenMP pools get its share of the cores.
+def size_thread_pools(worker: Any) -> None:
+    """gunicorn's post_worker_init: this worker's BLAS/OpenMP pools get its share of the cores.
 
     Loaded in the master, those libraries size their pools to every core; N workers predicting
-    at once would then run N x cores threads on the cores and slow each other down.
+    at once would then run N x cores threads on the cores and slow each other down. Not in
+    post_fork: until the worker has set its own signal handlers, a SIGTERM is taken by the
+    master's handlers it inherited and lost, and threadpoolctl's scan of the loaded libraries
+    made that window wide enough for `docker stop` to wait out the whole graceful timeout.
     """
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-    limit = pool_share(server.cfg.workers)
+    limit = pool_share(worker.cfg.workers)
     threadpool_limits(limits=limit)
     worker.log.debug("BLAS/OpenMP thread pools of worker %d: %d thread(s).", worker.pid, limit)
 
 
 def gunicorn_options(settings: ServingSettings) -> dict[str, Any]:
     return {
-        "post_fork": size_thread_pools,
+        "post_worker_init": size_thread_pools,
         "bind": [settings.bind],
         "workers": settings.workers,
         # gthread (threaded workers keep connections alive between requests; sync workers

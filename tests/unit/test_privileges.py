@@ -70,7 +70,7 @@ def test_the_hook_is_always_installed() -> None:
     # GUNICORN_CMD_ARGS may name a user however the default was decided: the hook finishes and reports it.
     options = privileges.gunicorn_options("no-such-user-byoc")
     assert options["when_ready"] is privileges.hand_over
-    assert "post_fork" not in options  # left to other settings (the workers' thread pools)
+    assert "post_fork" not in options and "post_worker_init" not in options  # left to other settings
 
 
 #: As gunicorn does it: the master's when_ready hook, then a fork, then the worker's own switch.
