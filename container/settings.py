@@ -142,13 +142,17 @@ class ServingSettings:
             predictions=predictions,
             timeout=_int(env, ("MODEL_SERVER_TIMEOUT", "SAGEMAKER_MODEL_SERVER_TIMEOUT"),
                          DEFAULT_BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT, low=1, high=3600),
-            max_payload_mb=_float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB),
+            # 0: batch transform streams the body (chunked); no limit then.
+            max_payload_mb=_number(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB, unit="MB",
+                                   low=0, high=math.inf),
             default_accept=_media_type(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
             batch=batch,
             default_output=_choice(env, "BYOC_DEFAULT_OUTPUT", ("predictions", "probabilities")),
-            read_timeout=_seconds(env, "BYOC_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            read_timeout=_number(env, "BYOC_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, unit="seconds", low=0, high=3600,
+                                 low_open=True),
             batch_max_rows=_int(env, "BYOC_BATCH_MAX_ROWS", 0, low=1, high=100_000) or None,
-            batch_wait=_milliseconds(env, "BYOC_BATCH_WAIT_MS", DEFAULT_BATCH_WAIT_MS),
+            batch_wait=_number(env, "BYOC_BATCH_WAIT_MS", DEFAULT_BATCH_WAIT_MS, unit="milliseconds", low=0,
+                               high=1000) / 1000,
         )
 
 
@@ -175,44 +179,21 @@ def _int(env: Mapping[str, str], names: str | tuple[str, ...], default: int, *, 
     return default
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, *, unit: str, low: float, high: float,
+            low_open: bool = False) -> float:
+    """A finite number in [low, high] ((low, high] when low_open), or the default when unset."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name}={raw!r} is not a size in MB (0 or more).")
-    return value  # 0: batch transform streams the body (chunked); no limit then
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds.") from None
-    if not (math.isfinite(value) and 0 < value <= 3600):
-        raise ConfigError(f"{name}={raw!r} is out of range (0, 3600] seconds.")
+        raise ConfigError(f"{name}={raw!r} is not a number of {unit}.") from None
+    if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+        bounds = (f"{low:g} {unit} or more" if high == math.inf
+                  else f"{'(' if low_open else '['}{low:g}, {high:g}] {unit}")
+        raise ConfigError(f"{name}={raw!r} is out of range: {bounds}.")
     return value
-
-
-def _milliseconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A wait in milliseconds (0 to 1000), as seconds."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default / 1000
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of milliseconds.") from None
-    if not (math.isfinite(value) and 0 <= value <= 1000):
-        raise ConfigError(f"{name}={raw!r} is out of range [0, 1000] milliseconds.")
-    return value / 1000
 
 
 def _media_type(env: Mapping[str, str], name: str) -> str | None:
