@@ -33,16 +33,6 @@ def without_venv_on_path() -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join(path or ["/usr/bin", "/bin"])}
 
 
-def accepts(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 # -- the demo and the quick start ---------------------------------------------------------------
 
 
@@ -128,7 +118,7 @@ def test_local_serve_streams_its_log_and_ends_what_it_started(byoc_cli, trained_
     assert "Handling signal: term" in run.output and "Handling signal: int" not in run.output
     assert "byoc: serve stopped on SIGTERM with exit code 0." in run.output
     assert run.still_alive(started) == set()
-    assert not accepts(port)
+    assert not local.port_in_use(port)
 
 
 def test_local_serve_refuses_a_port_in_use(trained_model: Path, serve) -> None:
