@@ -27,14 +27,6 @@ def payload(size: int, seed: int = 0) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-@pytest.fixture
-def pair():
-    server, client = socket.socketpair()
-    yield server, client
-    server.close()
-    client.close()
-
-
 def gunicorn_body(sock: socket.socket, length: int, held: bytes = b"") -> Body:
     """What gunicorn hands the app: the header parser may already hold the body's start."""
     unreader = SocketUnreader(sock)

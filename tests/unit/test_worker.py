@@ -3,21 +3,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 from gunicorn.http.errors import NoMoreData
 
 from container.worker import Pace, PacedSocket, ReadTimedOut
-
-
-@pytest.fixture
-def pair():
-    server, client = socket.socketpair()
-    yield server, client
-    server.close()
-    client.close()
 
 
 def test_the_pace_allows_a_pause_up_to_the_timeout_then_asks_for_the_minimum_rate() -> None:
